@@ -1,0 +1,30 @@
+# The two set-up commands: `make run` (the main job) and `make test` (the tests).
+# Each creates .venv on first use and installs what it needs; torch is pinned to the CPU build.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test smoke install clean
+
+$(BIN)/spoc-bench: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/spoc-bench
+
+run: install
+	$(BIN)/spoc-bench run $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+smoke: install
+	$(BIN)/spoc-bench run --preset smoke --out runs/smoke --quiet
+	$(BIN)/spoc-bench check runs/smoke --against reports/smoke.csv
+
+clean:
+	rm -rf $(VENV) runs

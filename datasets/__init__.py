@@ -1,0 +1,1 @@
+"""spoc-bench datasets: one module per plugin, installed as spoc_bench.datasets."""

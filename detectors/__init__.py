@@ -1,0 +1,1 @@
+"""spoc-bench detectors: one module per plugin, installed as spoc_bench.detectors."""

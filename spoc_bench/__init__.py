@@ -1,0 +1,36 @@
+"""spoc-bench: a benchmark suite for attacks on image-forensics detectors.
+
+    import spoc_bench
+    result = spoc_bench.run("smoke", out="runs/smoke")       # rows and summary as DataFrames
+    detector = spoc_bench.build_detector("jpeg-table")
+"""
+
+from __future__ import annotations
+
+from .registry import (attacks, datasets, detectors, register_attack, register_dataset,
+                       register_detector)
+
+__version__ = "0.1.0"
+
+
+def build_attack(name: str, **params):
+    return attacks.build(name, **params)
+
+
+def build_detector(name: str, **params):
+    return detectors.build(name, **params)
+
+
+def build_dataset(name: str, **params):
+    return datasets.build(name, **params)
+
+
+def run(preset: str | None = "default", **options):
+    """Run a benchmark grid; see :func:`spoc_bench.runner.run`."""
+    from .runner import run as run_grid
+
+    return run_grid(preset, **options)
+
+
+__all__ = ["run", "build_attack", "build_detector", "build_dataset", "attacks", "detectors", "datasets",
+           "register_attack", "register_detector", "register_dataset", "__version__"]

@@ -1,0 +1,51 @@
+"""A content-addressed store: every result lives under the hash of everything that determines it.
+
+Re-running a finished grid finds every key and recomputes nothing; a killed run finds the keys it
+had finished; a changed configuration changes only the keys it touches. Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .images import atomic_write
+
+CODE_VERSION = "1"  # bump when a change of code changes results that are cached
+
+
+def default_root() -> Path:
+    if os.environ.get("SPOC_BENCH_CACHE"):
+        return Path(os.environ["SPOC_BENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spoc-bench"
+
+
+def key(**parts) -> str:
+    """sha256 of the canonical JSON of ``parts`` (and the code version)."""
+    text = json.dumps({"code": CODE_VERSION, **parts}, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+class Cache:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root else default_root()
+
+    def path(self, kind: str, digest: str, suffix: str = "") -> Path:
+        return self.root / kind / digest[:2] / f"{digest}{suffix}"
+
+    def load_frame(self, kind: str, digest: str) -> pd.DataFrame | None:
+        path = self.path(kind, digest, ".parquet")
+        return pd.read_parquet(path) if path.exists() else None
+
+    def save_frame(self, kind: str, digest: str, frame: pd.DataFrame) -> None:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        atomic_write(self.path(kind, digest, ".parquet"), buffer.getvalue())
+
+    def folder(self, kind: str, digest: str) -> Path:
+        return self.path(kind, digest)

@@ -1,0 +1,140 @@
+"""The ``spoc-bench`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import registry
+from .perturbations import KINDS, PerturbationError
+from .presets import PRESETS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Benchmark attacks on image-forensics detectors (SpoC and baselines).")
+
+KINDS_OF_PLUGIN = {"attacks": registry.attacks, "detectors": registry.detectors, "datasets": registry.datasets}
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command("list")
+def list_plugins(kind: Optional[str] = typer.Argument(None, help="attacks, detectors, datasets, perturbations or presets"),
+                 pattern: str = typer.Option("*", help="glob on names, e.g. 'noise*'")):
+    """List the registered plugins with a one-line description each (imports no model)."""
+    kinds = [kind] if kind else [*KINDS_OF_PLUGIN, "perturbations", "presets"]
+    for name in kinds:
+        if name == "perturbations":
+            entries = dict(KINDS)
+        elif name == "presets":
+            entries = {k: v["description"] for k, v in PRESETS.items()}
+        elif name in KINDS_OF_PLUGIN:
+            index = KINDS_OF_PLUGIN[name].index()
+            entries = {n: index[n].summary for n in KINDS_OF_PLUGIN[name].names(pattern)}
+        else:
+            fail(f"unknown kind {name!r}; use attacks, detectors, datasets, perturbations or presets")
+        typer.secho(f"{name}:", bold=True)
+        for entry, summary in entries.items():
+            typer.echo(f"  {entry:<16} {summary}")
+
+
+def split_values(values: Optional[List[str]]) -> Optional[List[str]]:
+    """Repeated flags and comma lists alike: ``--attack a --attack b`` or ``--attack a,b``."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@app.command()
+def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help="attack name(s); several form a grid"),
+        detector: Optional[List[str]] = typer.Option(None, "--detector", "-d", help="detector name(s), NAME or NAME:TAG"),
+        dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="dataset name(s)"),
+        perturb: Optional[str] = typer.Option(None, "--perturb", "-p", help="e.g. none,jpeg:90,resize:0.5,blur:1"),
+        target: Optional[List[str]] = typer.Option(None, "--target", help="target camera(s); default every camera"),
+        preset: str = typer.Option("default", help=f"one of {', '.join(PRESETS)}"),
+        n: Optional[int] = typer.Option(None, help="images per source (real test images, synthetic inputs)"),
+        out: Optional[Path] = typer.Option(None, help="output folder (default runs/<preset>)"),
+        cache: Optional[Path] = typer.Option(None, help="cache folder (default $SPOC_BENCH_CACHE or ~/.cache/spoc-bench)"),
+        seed: int = typer.Option(0), device: str = typer.Option("cpu", help="cpu or cuda"),
+        executor: str = typer.Option("local"), quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Run a grid of attacks x detectors x perturbations and write rows, tables and a manifest."""
+    from .runner import run as run_grid
+    from .tables import to_markdown, wide
+
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        fail(f"unknown device {device!r}; use cpu or cuda")
+    out = out or Path("runs") / preset
+    try:
+        result = run_grid(preset, attacks=split_values(attack), detectors=split_values(detector),
+                          datasets=split_values(dataset), perturbations=perturb, targets=split_values(target),
+                          n=n, seed=seed, device=device, out=out, cache=cache, executor=executor, progress=not quiet)
+    except (registry.UnknownPluginError, PerturbationError, KeyError, ValueError, FileNotFoundError,
+            NotImplementedError) as error:
+        fail(str(error).strip("'\""))
+    typer.echo(to_markdown(wide(result.summary)))
+    skipped = result.manifest["skipped"]
+    if skipped["count"]:
+        typer.secho(f"skipped {skipped['count']} file(s): {skipped['by_reason']} (see run.json)", fg=typer.colors.YELLOW)
+    typer.echo(f"wrote {out}/: rows.parquet summary.csv summary.tex summary.md run.json")
+
+
+@app.command()
+def report(folder: Path = typer.Argument(..., help="a run's output folder")):
+    """Re-render the summary tables from a run's per-image rows."""
+    import json
+
+    import pandas as pd
+
+    from .metrics import summarise
+    from .tables import to_markdown, wide, write_tables
+
+    rows_file = folder / "rows.parquet"
+    if not rows_file.exists():
+        fail(f"{rows_file} not found: is {folder} the output folder of `spoc-bench run`?")
+    seed = json.loads((folder / "run.json").read_text()).get("grid", {}).get("seed", 0) if (folder / "run.json").exists() else 0
+    summary = summarise(pd.read_parquet(rows_file), seed=seed)
+    write_tables(summary, folder)
+    typer.echo(to_markdown(wide(summary)))
+
+
+@app.command()
+def check(folder: Path = typer.Argument(..., help="a run's output folder (or its summary.csv)"),
+          against: Path = typer.Option(..., help="the baseline summary.csv, e.g. reports/smoke.csv"),
+          tol: float = typer.Option(0.02, help="absolute tolerance for every metric without its own"),
+          metric_tol: Optional[List[str]] = typer.Option(None, "--metric-tol", help="METRIC=TOL, e.g. psnr=0.5")):
+    """Exit non-zero, naming every metric that moved beyond tolerance or went missing."""
+    import pandas as pd
+
+    from .check import compare
+
+    current_file = folder if folder.suffix == ".csv" else folder / "summary.csv"
+    for file in (current_file, against):
+        if not file.exists():
+            fail(f"{file} not found")
+    tolerances = {}
+    for item in split_values(metric_tol) or []:
+        metric, _, value = item.partition("=")
+        try:
+            tolerances[metric] = float(value)
+        except ValueError:
+            fail(f"--metric-tol {item!r}: expected METRIC=NUMBER")
+    problems = compare(pd.read_csv(current_file), pd.read_csv(against), tol, tolerances)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        typer.secho(f"{len(problems)} metric(s) moved beyond tolerance or are missing", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: every metric of {against} within tolerance")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The contracts every plugin implements: Dataset, Detector, Attack.
+
+Like scikit-learn estimators, every parameter of a plugin is an explicit ``__init__`` keyword kept
+as an attribute of the same name, so its configuration can be printed, hashed and rebuilt.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .images import Container, ImageError, encode, read_image, to_uint8
+
+SPLITS = ("defender-train", "defender-test", "attacker")
+SOURCES = ("real", "synthetic", "attacked")
+THREAT_MODELS = ("none", "black-box", "transfer", "white-box")
+ATTACK_NEEDS = frozenset({"target_samples", "synthetic_samples", "surrogate", "detector"})
+
+
+class Plugin:
+    name: str = "?"  # set by the registry decorator
+
+    def config(self) -> dict:
+        """The ``__init__`` keywords and their current values (what rebuilds this plugin)."""
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        named = (p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        return {name: getattr(self, name) for name in named if name != "self"}
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+# --------------------------------------------------------------------------------------- datasets
+@dataclass(frozen=True)
+class Sample:
+    """One image of a dataset, not yet read. ``stamp`` changes when its content may have changed."""
+
+    id: str
+    split: str
+    source: str  # "real" or "synthetic"
+    camera: str | None = None  # camera model of a real image
+    device: str | None = None
+    scene: str | None = None
+    generator: str | None = None  # generator family of a synthetic image
+    path: Path | None = None
+    stamp: str = ""
+
+
+@dataclass
+class Item:
+    """A sample with its pixels (``uint8 [H, W, 3]``), container facts and the file's bytes."""
+
+    sample: Sample
+    pixels: np.ndarray
+    container: Container
+    data: bytes = b""
+
+
+class Dataset(Plugin):
+    """Named splits of samples. Attacker images never share a device or a scene with the defender's."""
+
+    version = "1"
+
+    def prepare(self) -> None:
+        """Generate or check the files (called once before anything is read)."""
+
+    def samples(self, split: str) -> list[Sample]:
+        raise NotImplementedError
+
+    def read(self, sample: Sample) -> Item:
+        return Item(sample, *read_image(sample.path))
+
+    def items(self, samples: Sequence[Sample], skipped: list | None = None) -> Iterator[Item]:
+        """Read ``samples``; unreadable files are recorded in ``skipped`` as (path, reason) or raise."""
+        for sample in samples:
+            try:
+                yield self.read(sample)
+            except ImageError as error:
+                if skipped is None:
+                    raise
+                skipped.append((error.path, error.reason))
+
+
+def check_disjoint(dataset: Dataset) -> None:
+    """Refuse a dataset whose attacker split shares a device or a scene with a defender split."""
+    attacker = dataset.samples("attacker")
+    defender = [s for split in ("defender-train", "defender-test") for s in dataset.samples(split)]
+    for field in ("device", "scene"):
+        shared = {getattr(s, field) for s in attacker} & {getattr(s, field) for s in defender} - {None}
+        if shared:
+            raise ValueError(
+                f"dataset {dataset.name!r}: attacker and defender splits share {field}s "
+                f"{sorted(shared)[:5]}; the attacker must not hold the defender's data"
+            )
+
+
+# -------------------------------------------------------------------------------------- detectors
+class Detector(Plugin):
+    """``predict(images) -> probabilities [N, len(classes)]``; differentiable where the model is."""
+
+    task: str = "camera"  # "camera" or "synthetic" (classes are then ("real", "synthetic"))
+    min_size: int = 1  # smallest height and width the detector accepts
+    weights: str = "fit"  # the weights tag; "fit" means fitted by ``fit`` on the dataset
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.weights == "fit"
+
+    def weights_id(self) -> str:
+        """sha256 of the weights (for cache keys); empty where fitted on the dataset."""
+        return ""
+
+    def fit(self, dataset: Dataset) -> "Detector":
+        return self
+
+    def predict(self, images, containers: Sequence[Container] | None = None):
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------- attacks
+class Attack(Plugin):
+    """Turns images into images of the same size that a detector should attribute to ``target``.
+
+    Subclasses override :meth:`forward` (float pixels in, float pixels out) and, where they need
+    it, :meth:`fit`. ``needs`` declares what the attack receives: ``target_samples`` (the target
+    camera's attacker-split images), ``synthetic_samples``, ``surrogate`` (a detector the attacker
+    trained), ``detector`` (the attacked detector itself: white-box only). The runner hands an
+    attack nothing it did not declare.
+    """
+
+    threat_model: str = "black-box"
+    needs: frozenset = frozenset()
+    saves_like_target: bool = False  # write the output with the target camera's JPEG settings
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.threat_model not in THREAT_MODELS:
+            raise TypeError(f"{cls.__name__}: threat_model must be one of {THREAT_MODELS}")
+        if not set(cls.needs) <= ATTACK_NEEDS:
+            raise TypeError(f"{cls.__name__}: unknown needs {set(cls.needs) - ATTACK_NEEDS}")
+        if "detector" in cls.needs and cls.threat_model != "white-box":
+            raise TypeError(f"{cls.__name__}: only a white-box attack may receive the attacked detector")
+
+    target: str | None = None
+    target_container: Container | None = None
+
+    def fit(self, target: str, target_samples: Sequence[Item] = (), **knowledge) -> "Attack":
+        self.target = target
+        self.target_container = typical_container([i.container for i in target_samples])
+        return self
+
+    def forward(self, images):
+        """Float pixels ``[N, 3, H, W]`` in [0, 1] -> attacked pixels of the same shape."""
+        raise NotImplementedError
+
+    def __call__(self, images):
+        import torch
+
+        with torch.no_grad():
+            attacked = self.forward(images)
+        if attacked.shape != images.shape:
+            raise RuntimeError(f"attack {self.name!r} changed the image size: {tuple(images.shape)} -> {tuple(attacked.shape)}")
+        return attacked.clamp(0, 1)
+
+    def save(self, images, inputs: Sequence[Item]) -> list[tuple[bytes, Container]]:
+        """Encode attacked pixels as the attacker saves them: 8-bit, in :meth:`output_container`.
+
+        An image whose pixels and container did not change keeps its input file's bytes.
+        """
+        saved = []
+        for pixels, item in zip(to_uint8(images), inputs):
+            container = self.output_container(item.container)
+            unchanged = item.data and container == item.container and np.array_equal(pixels, item.pixels)
+            saved.append((item.data if unchanged else encode(pixels, container), container))
+        return saved
+
+    def output_container(self, container: Container) -> Container:
+        if self.saves_like_target and self.target_container is not None:
+            return self.target_container
+        return container.lossless()
+
+
+def typical_container(containers: Sequence[Container]) -> Container | None:
+    """The most common container facts among a camera's images (how that camera saves)."""
+    if not containers:
+        return None
+    return Counter(containers).most_common(1)[0][0]

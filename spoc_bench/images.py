@@ -1,0 +1,180 @@
+"""Images and their container facts: reading, writing, encoding.
+
+Pixels cross every boundary as float32 tensors ``[N, 3, H, W]`` in ``[0, 1]``; a file is 8-bit RGB.
+Each image travels with a :class:`Container` (format, JPEG tables, chroma subsampling, EXIF make and
+model), because detectors read those facts and attacks write them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used, with the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Container:
+    """How an image is (or will be) stored. ``qtables`` are 64-value tables in Pillow's order."""
+
+    format: str = "png"
+    qtables: tuple[tuple[int, ...], ...] | None = None
+    subsampling: str | None = None
+    make: str | None = None
+    model: str | None = None
+
+    @property
+    def is_jpeg(self) -> bool:
+        return self.format == "jpeg"
+
+    @property
+    def suffix(self) -> str:
+        return ".jpg" if self.is_jpeg else ".png"
+
+    def lossless(self) -> "Container":
+        """The same image saved without loss (what a resize or a blur leaves)."""
+        return replace(self, format="png", qtables=None, subsampling=None)
+
+
+def jpeg_container(quality: int, subsampling: str = "4:2:0", **exif) -> Container:
+    """Container facts of a JPEG written by libjpeg at an IJG ``quality``."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buffer, "JPEG", quality=quality, subsampling=subsampling)
+    tables = Image.open(buffer).quantization
+    return Container("jpeg", tuple(tuple(tables[k]) for k in sorted(tables)), subsampling, **exif)
+
+
+def container_of(image: Image.Image) -> Container:
+    make = model = None
+    exif = image.getexif()
+    if exif:
+        make, model = exif.get(EXIF_MAKE), exif.get(EXIF_MODEL)
+        make = str(make).strip("\x00 ") if make else None
+        model = str(model).strip("\x00 ") if model else None
+    if image.format == "JPEG":
+        tables = image.quantization
+        subsampling = SUBSAMPLING_NAMES.get(JpegImagePlugin.get_sampling(image))
+        qtables = tuple(tuple(tables[k]) for k in sorted(tables))
+        return Container("jpeg", qtables, subsampling, make, model)
+    return Container((image.format or "png").lower(), None, None, make, model)
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode to ``uint8 [H, W, 3]``: 16-bit is scaled (not clipped), alpha dropped."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.asarray(image, dtype=np.int64)
+        top = 65535 if image.mode.startswith("I;16") or wide.max() > 255 else 255
+        grey = np.clip(np.round(wide * (255 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode == "F":
+        grey = np.clip(np.round(np.asarray(image) * 255), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Container, bytes]:
+    """Read a file as 8-bit RGB, honouring EXIF orientation.
+
+    Returns the pixels, the container facts and the file's bytes. Raises
+    :class:`ImageError` naming the file and the reason for anything unreadable.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageError(path, f"cannot read file ({error.strerror or error})") from None
+    if not data:
+        raise ImageError(path, "empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            container = container_of(image)
+            pixels = to_rgb_array(ImageOps.exif_transpose(image))
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image file Pillow can identify") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(path, f"corrupt or truncated image ({error})") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(path, f"refused as too large ({error})") from None
+    if pixels.ndim != 3 or min(pixels.shape[:2]) == 0:
+        raise ImageError(path, f"unusable shape {pixels.shape}")
+    return pixels, container, data
+
+
+def encode(pixels: np.ndarray, container: Container) -> bytes:
+    """The bytes of ``pixels`` (``uint8 [H, W, 3]``) saved as ``container`` says."""
+    image = Image.fromarray(pixels, "RGB")
+    exif = Image.Exif()
+    if container.make:
+        exif[EXIF_MAKE] = container.make
+    if container.model:
+        exif[EXIF_MODEL] = container.model
+    buffer = io.BytesIO()
+    if container.is_jpeg:
+        options = {"subsampling": container.subsampling or "4:2:0", "exif": exif.tobytes()}
+        if container.qtables:
+            options["qtables"] = [list(table) for table in container.qtables]
+        else:
+            options["quality"] = 95
+        image.save(buffer, "JPEG", **options)
+    else:
+        image.save(buffer, "PNG", exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return to_rgb_array(image)
+
+
+def save_as(pixels: np.ndarray, container: Container) -> np.ndarray:
+    """What a reader gets back after ``pixels`` are saved with ``container`` (JPEG loss included)."""
+    return decode(encode(pixels, container)) if container.is_jpeg else pixels
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so no reader sees half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def to_tensor(arrays):
+    """``uint8 [H, W, 3]`` arrays of one size to a float32 tensor ``[N, 3, H, W]`` in [0, 1]."""
+    import torch
+
+    stacked = np.stack([np.asarray(a) for a in arrays])
+    return torch.from_numpy(stacked).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(pixels) -> list[np.ndarray]:
+    """A float tensor ``[N, 3, H, W]`` in [0, 1] to 8-bit arrays (the one place pixels round)."""
+    import torch
+
+    array = pixels.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return list(array.permute(0, 2, 3, 1).cpu().numpy())

@@ -1,0 +1,44 @@
+"""Presets: whole grids by name. Flags given beside a preset replace its parts.
+
+``demo`` is the stand-in dataset built from photographs inside installed wheels, used until the
+simulated-camera dataset ``simcam`` exists.
+"""
+
+from __future__ import annotations
+
+from .perturbations import FIELD_GRID
+
+SMOKE_PERTURBATIONS = ("none", "jpeg:90", "resize:0.5", "blur:1")
+
+PRESETS: dict[str, dict] = {
+    "smoke": {
+        "datasets": ["demo"],
+        "attacks": ["identity"],
+        "detectors": ["jpeg-table", "spectrum"],
+        "perturbations": list(SMOKE_PERTURBATIONS),
+        "n": 36,
+        "description": "the CI regression: a minute or less on 2 CPU cores",
+    },
+    "default": {
+        "datasets": ["demo"],
+        "attacks": ["identity"],
+        "detectors": ["jpeg-table", "spectrum"],
+        "perturbations": list(FIELD_GRID),
+        "n": 90,
+        "description": "what `spoc-bench run` does: minutes on a laptop CPU",
+    },
+    "paper": {
+        "datasets": ["demo"],
+        "attacks": ["identity"],
+        "detectors": ["jpeg-table", "spectrum"],
+        "perturbations": list(FIELD_GRID),
+        "n": None,
+        "description": "every test image and the field's whole perturbation grid (GPU or cluster)",
+    },
+}
+
+
+def preset(name: str) -> dict:
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return {k: v for k, v in PRESETS[name].items() if k != "description"}

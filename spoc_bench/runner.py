@@ -1,0 +1,338 @@
+"""The runner: the whole data flow of a benchmark in one place.
+
+    Dataset --samples--> Attack.fit (target camera's attacker-split images)
+       +--synthetic inputs--> Attack --attacked images (cached files)--+
+       +--real test images-------------------------------------------> Perturbation
+                                                    Detector.predict --> per-image rows (cached)
+                                          metrics with bootstrap CIs --> summary, tables, manifest
+
+Each group of images (real test images, synthetic inputs, one attack's output for one target) is
+identified by a key over everything that determines it; so are the rows a detector gives it under a
+perturbation. Finished keys are read back, never recomputed; a killed run resumes at the first
+missing key.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import cache as cache_module
+from .contracts import Attack, Dataset, Detector, Item, Sample, check_disjoint
+from .executors import build_executor
+from .images import Container, atomic_write, decode, encode, read_image, to_tensor
+from .metrics import psnr, ssim, summarise
+from .perturbations import Perturbation, parse, parse_list
+from .presets import preset as preset_grid
+from .registry import attacks, datasets, detectors
+from .tables import write_tables
+
+BATCH_SIZE = 32
+
+
+@dataclass
+class Grid:
+    datasets: list[str]
+    attacks: list[str]
+    detectors: list[str]
+    perturbations: list[Perturbation]
+    targets: list[str] | None = None
+    n: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class Group:
+    """Images that go through the detectors together: one source, one attack, one target."""
+
+    source: str  # real | synthetic | attacked
+    samples: list[Sample]
+    key: str
+    attack: str = ""
+    threat_model: str = ""
+    target: str = ""
+    quality: pd.DataFrame | None = None  # attacked: input_id, psnr, ssim per image
+
+
+@dataclass
+class Result:
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    out: Path | None
+    manifest: dict = field(default_factory=dict)
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``"noiseprint:grip"`` -> ("noiseprint", "grip"): a plugin name and an optional weights tag."""
+    name, _, tag = spec.partition(":")
+    return name, tag or None
+
+
+def resolve_grid(preset: str | None = "default", **overrides) -> Grid:
+    settings = preset_grid(preset or "default")
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    perturbations = settings.pop("perturbations")
+    if isinstance(perturbations, str):
+        perturbations = parse_list(perturbations)
+    settings["perturbations"] = [p if isinstance(p, Perturbation) else parse(p) for p in perturbations]
+    for kind in ("datasets", "attacks", "detectors", "targets"):
+        if isinstance(settings.get(kind), str):
+            settings[kind] = [settings[kind]]
+    return Grid(**settings)
+
+
+def run(preset: str | None = "default", *, out=None, cache=None, executor: str = "local", progress: bool = True,
+        **overrides) -> Result:
+    """Run a grid and write its rows, summary tables and manifest to ``out`` (when given).
+
+    ``spoc_bench.run(attacks=[...], detectors=[...], perturbations="none,jpeg:90", n=50)``; keywords
+    are the fields of :class:`Grid` and replace the preset's.
+    """
+    grid = resolve_grid(preset, **overrides)
+    session = Session(grid, cache_module.Cache(cache), progress)
+    started = time.perf_counter()
+    jobs = []
+    for dataset_name in grid.datasets:
+        dataset = session.dataset(dataset_name)
+        reals = session.pick(dataset, "real")
+        inputs = session.pick(dataset, "synthetic")
+        groups = [reals, inputs] + [session.attacked(dataset, spec, target, inputs)
+                                    for spec in grid.attacks for target in session.targets(dataset)]
+        jobs += [(dataset, spec, perturbation, group) for spec in grid.detectors
+                 for perturbation in grid.perturbations for group in groups]
+    frames = build_executor(executor).map(lambda job: session.detect(*job), jobs,
+                                          description="detect", progress=progress)
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    summary = summarise(rows, seed=grid.seed) if len(rows) else pd.DataFrame()
+    session.timings["total"] = time.perf_counter() - started
+    manifest = session.manifest()
+    if out is not None:
+        out = Path(out)
+        write_outputs(out, rows, summary, manifest)
+    return Result(rows, summary, out, manifest)
+
+
+def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> None:
+    import io
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    rows.to_parquet(buffer, index=False)
+    atomic_write(out / "rows.parquet", buffer.getvalue())
+    write_tables(summary, out)
+    atomic_write(out / "run.json", json.dumps(manifest, indent=2, default=str).encode())
+
+
+class Session:
+    """What one run holds: its grid, its cache, built plugins, timings and skipped files."""
+
+    def __init__(self, grid: Grid, cache: cache_module.Cache, progress: bool):
+        self.grid, self.cache, self.progress = grid, cache, progress
+        self.timings: dict[str, float] = defaultdict(float)
+        self.skipped: list[tuple[str, str]] = []
+        self.configs: dict[str, dict] = {}
+        self._datasets: dict[str, Dataset] = {}
+        self._detectors: dict[tuple, Detector] = {}
+
+    # ------------------------------------------------------------------------------- datasets
+    def dataset(self, name: str) -> Dataset:
+        if name not in self._datasets:
+            dataset = datasets.build(name)
+            dataset.prepare()
+            self.skipped += getattr(dataset, "skipped", [])
+            check_disjoint(dataset)
+            self._datasets[name] = dataset
+            self.configs[f"dataset:{name}"] = dataset.config()
+        return self._datasets[name]
+
+    def dataset_key(self, dataset: Dataset) -> str:
+        return cache_module.key(dataset=dataset.name, config=dataset.config(), version=dataset.version)
+
+    def pick(self, dataset: Dataset, source: str, split: str = "defender-test") -> Group:
+        """``n`` images of a source from a split, balanced over cameras (or generators), by seed."""
+        samples = [s for s in dataset.samples(split) if s.source == source]
+        chosen = balanced_choice(samples, self.grid.n, self.grid.seed)
+        key = cache_module.key(dataset=self.dataset_key(dataset), images=[(s.id, s.stamp) for s in chosen])
+        return Group(source, chosen, key)
+
+    def targets(self, dataset: Dataset) -> list[str]:
+        cameras = sorted({s.camera for s in dataset.samples("attacker") if s.source == "real" and s.camera})
+        if self.grid.targets:
+            unknown = sorted(set(self.grid.targets) - set(cameras))
+            if unknown:
+                raise ValueError(f"unknown target camera(s) {unknown} in dataset {dataset.name!r}; known: {cameras}")
+            return list(self.grid.targets)
+        return cameras
+
+    # -------------------------------------------------------------------------------- attacks
+    def attacked(self, dataset: Dataset, spec: str, target: str, inputs: Group) -> Group:
+        name, tag = split_spec(spec)
+        attack: Attack = attacks.build(name, **({"weights": tag} if tag else {}))
+        self.configs[f"attack:{spec}"] = attack.config()
+        key = cache_module.key(kind="attacked", attack=name, config=attack.config(), target=target,
+                               dataset=self.dataset_key(dataset), inputs=inputs.key)
+        folder = self.cache.folder("attacked", key)
+        index = self.cache.load_frame("attacked", key)
+        if index is None:
+            index = self._run_attack(dataset, attack, target, inputs, folder)
+            self.cache.save_frame("attacked", key, index)
+        samples = [Sample(row.id, "defender-test", "attacked", camera=target, generator=row.generator,
+                          path=folder / row.file, stamp=key) for row in index.itertuples()]
+        quality = index[["id", "input_id", "psnr", "ssim"]]
+        return Group("attacked", samples, key, spec, attack.threat_model, target, quality)
+
+    def _run_attack(self, dataset, attack: Attack, target: str, inputs: Group, folder: Path) -> pd.DataFrame:
+        started = time.perf_counter()
+        attack.fit(target, **self._knowledge(dataset, attack, target))
+        self.timings["attack_fit"] += time.perf_counter() - started
+        records = []
+        for items in self.batches(dataset, inputs.samples):
+            started = time.perf_counter()
+            outputs = attack.save(attack(to_tensor([i.pixels for i in items])), items)
+            self.timings["attack"] += time.perf_counter() - started
+            for item, (data, container) in zip(items, outputs):
+                file = f"{item.sample.id}{container.suffix}".replace("/", "__")
+                atomic_write(folder / file, data)
+                pixels = decode(data)
+                records.append({"id": f"{item.sample.id}@{attack.name}>{target}", "input_id": item.sample.id,
+                                "generator": item.sample.generator, "file": file,
+                                "psnr": psnr(item.pixels, pixels), "ssim": ssim(item.pixels, pixels)})
+        return pd.DataFrame.from_records(records, columns=["id", "input_id", "generator", "file", "psnr", "ssim"])
+
+    def _knowledge(self, dataset: Dataset, attack: Attack, target: str) -> dict:
+        """Exactly what the attack declared it needs, from the attacker's split only."""
+        attacker = dataset.samples("attacker")
+        knowledge = {}
+        if "target_samples" in attack.needs:
+            chosen = [s for s in attacker if s.source == "real" and s.camera == target]
+            knowledge["target_samples"] = list(dataset.items(chosen, self.skipped))
+        if "synthetic_samples" in attack.needs:
+            chosen = [s for s in attacker if s.source == "synthetic"]
+            knowledge["synthetic_samples"] = list(dataset.items(chosen, self.skipped))
+        if {"surrogate", "detector"} & set(attack.needs):
+            raise NotImplementedError(f"attack {attack.name!r}: surrogate and white-box attacks are not supported yet")
+        return knowledge
+
+    # ------------------------------------------------------------------------------ detectors
+    def detector(self, dataset: Dataset, spec: str) -> Detector:
+        if (dataset.name, spec) not in self._detectors:
+            name, tag = split_spec(spec)
+            detector = detectors.build(name, **({"weights": tag} if tag else {}))
+            if hasattr(detector, "device"):
+                detector.device = self.grid.device
+            self.configs[f"detector:{spec}"] = detector.config()
+            self._detectors[(dataset.name, spec)] = detector
+        return self._detectors[(dataset.name, spec)]
+
+    def _fitted(self, dataset: Dataset, spec: str) -> Detector:
+        detector = self.detector(dataset, spec)
+        if detector.needs_fit and not getattr(detector, "fitted_", False):
+            started = time.perf_counter()
+            detector.fit(dataset)
+            detector.fitted_ = True
+            self.timings["detector_fit"] += time.perf_counter() - started
+        return detector
+
+    def detect(self, dataset: Dataset, spec: str, perturbation: Perturbation, group: Group) -> pd.DataFrame:
+        detector = self.detector(dataset, spec)
+        weights = f"fit:{dataset.name}" if detector.needs_fit else detector.weights
+        key = cache_module.key(kind="rows", detector=detector.name, config=detector.config(),
+                               weights=detector.weights_id(), fitted_on=self.dataset_key(dataset) if detector.needs_fit else "",
+                               perturbation=str(perturbation), images=group.key)
+        rows = self.cache.load_frame("rows", key)
+        if rows is None:
+            rows = self._predict(dataset, spec, perturbation, group)
+            self.cache.save_frame("rows", key, rows)
+        rows = rows.assign(dataset=dataset.name, attack=group.attack, threat_model=group.threat_model,
+                           target=group.target, detector=detector.name, weights=weights, task=detector.task,
+                           perturbation=str(perturbation), source=group.source)
+        if group.quality is not None:
+            rows = rows.merge(group.quality, on="id", how="left")
+        return rows
+
+    def _predict(self, dataset: Dataset, spec: str, perturbation: Perturbation, group: Group) -> pd.DataFrame:
+        detector = self._fitted(dataset, spec)
+        records = []
+        for items in self.batches(dataset, group.samples, perturbation, detector.min_size):
+            started = time.perf_counter()
+            probabilities = detector.predict(to_tensor([i.pixels for i in items]), [i.container for i in items])
+            self.timings["detect"] += time.perf_counter() - started
+            probabilities = probabilities.detach().cpu().double().numpy()
+            for item, p in zip(items, probabilities):
+                best = int(np.argmax(p))
+                records.append({"id": item.sample.id, "camera": item.sample.camera,
+                                "generator": item.sample.generator, "pred": detector.classes[best],
+                                "score": float(p[-1] if detector.task == "synthetic" else p[best]),
+                                "probs": p.astype(np.float32).tolist()})
+        return pd.DataFrame.from_records(records, columns=["id", "camera", "generator", "pred", "score", "probs"])
+
+    # ------------------------------------------------------------------------------ plumbing
+    def batches(self, dataset: Dataset, samples: Sequence[Sample], perturbation: Perturbation | None = None,
+                min_size: int = 1):
+        """Read, perturb and yield lists of same-sized items, at most BATCH_SIZE long."""
+        by_shape: dict[tuple, list[Item]] = defaultdict(list)
+        for item in self.read(dataset, samples):
+            if perturbation is not None:
+                item = Item(item.sample, *perturbation(item.pixels, item.container))
+            if min(item.pixels.shape[:2]) < min_size:
+                self.skipped.append((item.sample.id, f"smaller than the detector's minimum of {min_size} px"))
+                continue
+            bucket = by_shape[item.pixels.shape]
+            bucket.append(item)
+            if len(bucket) == BATCH_SIZE:
+                yield by_shape.pop(item.pixels.shape)
+        yield from (bucket for bucket in by_shape.values() if bucket)
+
+    def read(self, dataset: Dataset, samples: Sequence[Sample]):
+        for sample in samples:
+            if sample.source == "attacked":
+                yield Item(sample, *read_image(sample.path))
+            else:
+                yield from dataset.items([sample], self.skipped)
+
+    def manifest(self) -> dict:
+        import importlib.metadata as metadata
+
+        versions = {"python": platform.python_version()}
+        for package in ("spoc-bench", "torch", "numpy", "scipy", "scikit-learn", "scikit-image", "pillow", "pandas"):
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                pass
+        skipped = Counter(reason for _, reason in self.skipped)
+        inside = self.timings["attack"] + self.timings["detect"] + self.timings["attack_fit"] + self.timings["detector_fit"]
+        return {
+            "grid": {**self.grid.__dict__, "perturbations": [str(p) for p in self.grid.perturbations]},
+            "configs": self.configs,
+            "versions": versions,
+            "machine": {"platform": platform.platform(), "processor": platform.processor()},
+            "timings_s": dict(self.timings),
+            "harness_overhead": self.timings["total"] / inside if inside else None,
+            "skipped": {"count": len(self.skipped), "by_reason": dict(skipped),
+                        "files": [{"file": f, "reason": r} for f, r in self.skipped]},
+            "cache": str(self.cache.root),
+        }
+
+
+def balanced_choice(samples: Sequence[Sample], n: int | None, seed: int) -> list[Sample]:
+    """Shuffle by seed, then interleave classes so any prefix is balanced; keep the first ``n``."""
+    ordered = sorted(samples, key=lambda s: s.id)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    seen: Counter = Counter()
+    ranked = []
+    for index in order:
+        sample = ordered[index]
+        label = sample.camera or sample.generator or ""
+        ranked.append((seen[label], len(ranked), sample))
+        seen[label] += 1
+    chosen = [sample for _, _, sample in sorted(ranked, key=lambda r: r[:2])]
+    return chosen if n is None else chosen[:n]

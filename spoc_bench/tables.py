@@ -1,0 +1,57 @@
+"""Tables are views of ``summary.csv``: Markdown, booktabs LaTeX, and the CSV itself."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .images import atomic_write
+from .metrics import CELL, SUMMARY_COLUMNS
+
+METRIC_ORDER = ["acc", "asr_before", "asr", "auc_before", "auc", "acc@0.5", "balanced_acc", "psnr", "ssim"]
+
+
+def write_tables(summary: pd.DataFrame, out: Path) -> None:
+    summary = summary.reindex(columns=SUMMARY_COLUMNS)
+    atomic_write(out / "summary.csv", summary.to_csv(index=False).encode())
+    table = wide(summary)
+    atomic_write(out / "summary.md", to_markdown(table).encode())
+    atomic_write(out / "summary.tex", to_latex(table).encode())
+
+
+def cell_text(value: float, low: float, high: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    digits = 1 if abs(value) > 2 else 3
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def wide(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell, one column per metric ("value [95% CI]"), and n (attacked images)."""
+    if summary.empty:
+        return pd.DataFrame(columns=[*CELL, "n"])
+    text = summary.assign(text=[cell_text(v, lo, hi) for v, lo, hi in
+                                zip(summary.value, summary.ci_low, summary.ci_high)])
+    table = text.pivot_table(index=CELL, columns="metric", values="text", aggfunc="first", sort=False)
+    table = table[[m for m in METRIC_ORDER if m in table.columns]]
+    attacked = summary[summary.metric.isin(["asr", "psnr"])].groupby(CELL, sort=False).n.max()
+    table["n"] = attacked.reindex(table.index).fillna(0).astype(int)
+    return table.reset_index().fillna("")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    lines = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    note = "\nValues are means with bootstrap 95% confidence intervals over images; n = attacked images.\n"
+    return "\n".join([header, rule, *lines]) + "\n" + note
+
+
+def to_latex(table: pd.DataFrame) -> str:
+    styler = table.style.hide(axis="index").format(escape="latex")
+    styler = styler.format_index(escape="latex", axis=1)
+    return styler.to_latex(hrules=True, column_format="l" * len(table.columns))

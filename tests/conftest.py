@@ -1,0 +1,41 @@
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Each test writes its cache under its own temporary folder (and nowhere else)."""
+    monkeypatch.setenv("SPOC_BENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """The demo dataset generated once for the whole session."""
+    from spoc_bench.datasets.demo import Demo
+
+    root = tmp_path_factory.mktemp("demo")
+    Demo(root=str(root)).prepare()
+    return root
+
+
+def textured(seed: int, size: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size // 8, size // 8, 3)).repeat(8, 0).repeat(8, 1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def save_jpeg(path: Path, pixels: np.ndarray, quality: int, subsampling: str = "4:2:0") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, "JPEG", quality=quality, subsampling=subsampling)
+    return path
+
+
+def jpeg_bytes(pixels: np.ndarray, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()

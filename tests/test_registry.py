@@ -1,0 +1,62 @@
+import subprocess
+import sys
+
+import pytest
+
+import spoc_bench
+from spoc_bench.registry import DuplicatePluginError, Registry, UnknownPluginError
+
+
+def test_builtin_plugins_are_listed_with_descriptions():
+    assert {"identity"} <= set(spoc_bench.attacks.names())
+    assert {"jpeg-table", "spectrum"} <= set(spoc_bench.detectors.names())
+    assert {"folder", "demo"} <= set(spoc_bench.datasets.names())
+    assert "JPEG" in spoc_bench.detectors.index()["jpeg-table"].summary
+    assert spoc_bench.detectors.names("spec*") == ["spectrum"]
+
+
+def test_listing_imports_no_plugin_and_no_torch():
+    code = ("import sys, spoc_bench.cli as c; from typer.testing import CliRunner;"
+            "r = CliRunner().invoke(c.app, ['list']); assert r.exit_code == 0, r.output;"
+            "assert 'jpeg-table' in r.output and 'identity' in r.output, r.output;"
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('spoc_bench.detectors.')];"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unknown_name_suggests_the_close_one():
+    with pytest.raises(UnknownPluginError, match="did you mean 'spectrum'") as error:
+        spoc_bench.build_detector("spectrun")
+    assert "Known:" in str(error.value)
+    with pytest.raises(UnknownPluginError, match="unknown attack 'zzz'"):
+        spoc_bench.build_attack("zzz")
+
+
+def test_build_by_name_and_config_round_trip():
+    detector = spoc_bench.build_detector("spectrum", bins=32)
+    assert detector.name == "spectrum" and detector.config()["bins"] == 32
+    assert type(detector)(**detector.config()).config() == detector.config()
+
+
+def test_duplicate_names_are_refused(tmp_path, monkeypatch):
+    registry = Registry("thing", "spoc_bench.attacks")
+
+    @registry.register("same")
+    class First:
+        pass
+
+    with pytest.raises(DuplicatePluginError, match="registered twice"):
+        @registry.register("same")
+        class Second:
+            pass
+
+    package = tmp_path / "dupes"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module in ("one", "two"):
+        (package / f"{module}.py").write_text(
+            "from spoc_bench.registry import register_attack\n"
+            "@register_attack('twin')\nclass Twin:\n    '''A twin.'''\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DuplicatePluginError, match="declared twice"):
+        Registry("attack", "dupes").index()
