@@ -2,7 +2,8 @@
 
 Each label is a camera model, except the labels named in ``synthetic`` (generator families). Splits
 are by file: the stem of each file is hashed to ``defender-train`` / ``defender-test`` /
-``attacker`` with the given fractions, or every file goes to ``split`` when one is named. Files
+``attacker`` with the given fractions, or every file goes to ``split`` when one is named, or, when
+the root's folders are all split names (``<root>/<split>/<label>/*``), the folders decide. Files
 whose suffix is not an image's are skipped and counted; unreadable images are skipped when read.
 """
 
@@ -15,7 +16,7 @@ from spoc_bench.contracts import SPLITS, Dataset, Sample
 from spoc_bench.images import IMAGE_SUFFIXES
 from spoc_bench.registry import register_dataset
 
-LAYOUT = "<root>/<label>/*.{jpg,jpeg,png,tif,tiff,bmp,webp}"
+LAYOUT = "<root>/[<split>/]<label>/*.{jpg,jpeg,png,tif,tiff,bmp,webp}"
 
 
 @register_dataset("folder")
@@ -34,25 +35,28 @@ class Folder(Dataset):
         root = Path(self.root)
         if not root.is_dir():
             raise FileNotFoundError(f"folder dataset: {root} is not a directory (expected {LAYOUT})")
-        labels = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        labels = subfolders(root)
         if not labels:
             raise ValueError(f"folder dataset: {root} has no label folders (expected {LAYOUT})")
         self.skipped, samples = [], []
-        for label in labels:
-            for path in sorted(p for p in label.rglob("*") if p.is_file()):
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
-                    self.skipped.append((str(path), f"not an image file (suffix {path.suffix or 'none'})"))
-                    continue
-                samples.append(self._sample(root, label.name, path))
+        by_split = all(label.name in SPLITS for label in labels)
+        for folder in labels:
+            for label in subfolders(folder) if by_split else [folder]:
+                for path in sorted(p for p in label.rglob("*") if p.is_file()):
+                    if path.suffix.lower() not in IMAGE_SUFFIXES:
+                        self.skipped.append((str(path), f"not an image file (suffix {path.suffix or 'none'})"))
+                        continue
+                    samples.append(self._sample(root, label.name, path, folder.name if by_split else None))
         if not samples:
             raise ValueError(f"folder dataset: no image files under {root} (expected {LAYOUT})")
         self._samples = samples
 
-    def _sample(self, root: Path, label: str, path: Path) -> Sample:
+    def _sample(self, root: Path, label: str, path: Path, split: str | None) -> Sample:
         stat = path.stat()
         relative = path.relative_to(root).as_posix()
         synthetic = label in self.synthetic
-        return Sample(relative, self.split or self._split_of(path.stem), "synthetic" if synthetic else "real",
+        split = split or self.split or self._split_of(path.stem)
+        return Sample(relative, split, "synthetic" if synthetic else "real",
                       camera=None if synthetic else label, generator=label if synthetic else None,
                       scene=path.stem, path=path, stamp=f"{stat.st_size}-{stat.st_mtime_ns}")
 
@@ -65,3 +69,7 @@ class Folder(Dataset):
         if self._samples is None:
             self.prepare()
         return [s for s in self._samples if s.split == split]
+
+
+def subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -7,22 +7,34 @@
 
 from __future__ import annotations
 
-from .registry import (attacks, datasets, detectors, register_attack, register_dataset,
-                       register_detector)
+from . import registry
+from .registry import register_attack, register_dataset, register_detector
 
 __version__ = "0.1.0"
 
 
 def build_attack(name: str, **params):
-    return attacks.build(name, **params)
+    return registry.attacks.build(name, **params)
 
 
 def build_detector(name: str, **params):
-    return detectors.build(name, **params)
+    return registry.detectors.build(name, **params)
 
 
 def build_dataset(name: str, **params):
-    return datasets.build(name, **params)
+    return registry.datasets.build(name, **params)
+
+
+def list_attacks(pattern: str = "*") -> list[str]:
+    return registry.attacks.names(pattern)
+
+
+def list_detectors(pattern: str = "*") -> list[str]:
+    return registry.detectors.names(pattern)
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    return registry.datasets.names(pattern)
 
 
 def run(preset: str | None = "default", **options):
@@ -32,5 +44,5 @@ def run(preset: str | None = "default", **options):
     return run_grid(preset, **options)
 
 
-__all__ = ["run", "build_attack", "build_detector", "build_dataset", "attacks", "detectors", "datasets",
+__all__ = ["run", "build_attack", "build_detector", "build_dataset", "list_attacks", "list_detectors", "list_datasets",
            "register_attack", "register_detector", "register_dataset", "__version__"]

@@ -50,10 +50,27 @@ def split_values(values: Optional[List[str]]) -> Optional[List[str]]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def key_values(items: Optional[List[str]]) -> Optional[dict]:
+    """``["synthetic=[gan]", "split=defender-test"]`` -> keywords, values read as YAML scalars/lists."""
+    import yaml
+
+    if not items:
+        return None
+    options = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            fail(f"{item!r}: expected KEY=VALUE")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
 @app.command()
 def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help="attack name(s); several form a grid"),
         detector: Optional[List[str]] = typer.Option(None, "--detector", "-d", help="detector name(s), NAME or NAME:TAG"),
         dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="dataset name(s)"),
+        data_root: Optional[Path] = typer.Option(None, "--data-root", help="the dataset's folder (its `root`)"),
+        dataset_opt: Optional[List[str]] = typer.Option(None, "--dataset-opt", help="KEY=VALUE for the dataset, e.g. synthetic=[gan]"),
         perturb: Optional[str] = typer.Option(None, "--perturb", "-p", help="e.g. none,jpeg:90,resize:0.5,blur:1"),
         target: Optional[List[str]] = typer.Option(None, "--target", help="target camera(s); default every camera"),
         preset: str = typer.Option("default", help=f"one of {', '.join(PRESETS)}"),
@@ -72,6 +89,7 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
     try:
         result = run_grid(preset, attacks=split_values(attack), detectors=split_values(detector),
                           datasets=split_values(dataset), perturbations=perturb, targets=split_values(target),
+                          data_root=str(data_root) if data_root else None, dataset_options=key_values(dataset_opt),
                           n=n, seed=seed, device=device, out=out, cache=cache, executor=executor, progress=not quiet)
     except (registry.UnknownPluginError, PerturbationError, KeyError, ValueError, FileNotFoundError,
             NotImplementedError) as error:

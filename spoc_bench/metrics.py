@@ -110,6 +110,7 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def _with_pooled_targets(attacked: pd.DataFrame) -> pd.DataFrame:
+    attacked = attacked.assign(aim=attacked.target)  # the target each image was attacked towards
     others = [c for c in CELL if c != "target"]
     several = attacked.groupby(others, sort=False).target.transform("nunique") > 1
     return pd.concat([attacked, attacked[several].assign(target="all")], ignore_index=True)
@@ -126,9 +127,9 @@ def _cell_metrics(context, reals, inputs, attacked, seed):
 
     if task == "camera":
         add("acc", mean_ci(reals.pred == reals.camera, seed))
-        add("asr", mean_ci(attacked.pred == attacked.target, seed))
-        before = attacked[["input_id", "target"]].merge(inputs[["id", "pred"]], left_on="input_id", right_on="id")
-        add("asr_before", mean_ci(before.pred == before.target, seed))
+        add("asr", mean_ci(attacked.pred == attacked.aim, seed))
+        before = attacked[["input_id", "aim"]].merge(inputs[["id", "pred"]], left_on="input_id", right_on="id")
+        add("asr_before", mean_ci(before.pred == before.aim, seed))
     else:
         add("auc", auc_ci(reals.score, attacked.score, seed))
         add("auc_before", auc_ci(reals.score, inputs.score, seed))

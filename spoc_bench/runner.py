@@ -47,6 +47,8 @@ class Grid:
     n: int | None = None
     seed: int = 0
     device: str = "cpu"
+    data_root: str | None = None  # passed to each dataset as ``root``
+    dataset_options: dict = field(default_factory=dict)  # other dataset keywords
 
 
 @dataclass
@@ -146,7 +148,8 @@ class Session:
     # ------------------------------------------------------------------------------- datasets
     def dataset(self, name: str) -> Dataset:
         if name not in self._datasets:
-            dataset = datasets.build(name)
+            options = {**self.grid.dataset_options, **({"root": self.grid.data_root} if self.grid.data_root else {})}
+            dataset = datasets.build(name, **options)
             dataset.prepare()
             self.skipped += getattr(dataset, "skipped", [])
             check_disjoint(dataset)
@@ -308,7 +311,8 @@ class Session:
                 versions[package] = metadata.version(package)
             except metadata.PackageNotFoundError:
                 pass
-        skipped = Counter(reason for _, reason in self.skipped)
+        unique = list(dict.fromkeys(self.skipped))  # a file is read once per detector and perturbation
+        skipped = Counter(reason for _, reason in unique)
         inside = self.timings["attack"] + self.timings["detect"] + self.timings["attack_fit"] + self.timings["detector_fit"]
         return {
             "grid": {**self.grid.__dict__, "perturbations": [str(p) for p in self.grid.perturbations]},
@@ -317,8 +321,8 @@ class Session:
             "machine": {"platform": platform.platform(), "processor": platform.processor()},
             "timings_s": dict(self.timings),
             "harness_overhead": self.timings["total"] / inside if inside else None,
-            "skipped": {"count": len(self.skipped), "by_reason": dict(skipped),
-                        "files": [{"file": f, "reason": r} for f, r in self.skipped]},
+            "skipped": {"count": len(unique), "by_reason": dict(skipped),
+                        "files": [{"file": f, "reason": r} for f, r in unique]},
             "cache": str(self.cache.root),
         }
 

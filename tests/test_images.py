@@ -12,7 +12,7 @@ def test_grayscale_rgba_palette_and_16_bit_become_rgb(tmp_path):
     rgba = np.dstack([textured(0, 8), np.full((8, 8), 128, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(textured(1, 8)).convert("P").save(tmp_path / "palette.png")
-    Image.fromarray((grey.astype(np.uint16) * 257), "I;16").save(tmp_path / "deep.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "deep.png")
     for name in ("grey", "rgba", "palette", "deep"):
         pixels, container, _ = read_image(tmp_path / f"{name}.png")
         assert pixels.shape == (8, 8, 3) and pixels.dtype == np.uint8, name
@@ -59,7 +59,7 @@ def test_container_facts_survive_encoding():
         image.load()
         facts = container_of(image)
     assert facts == container
-    assert facts.subsampling == "4:2:2" and facts.qtables[0][:3] == (8, 5, 5)
+    assert facts.subsampling == "4:2:2" and facts.qtables[0][:3] == (7, 5, 5)  # IJG scaling: (16 * 46 + 50) // 100
 
 
 def test_custom_tables_are_written_as_given():

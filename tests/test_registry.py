@@ -8,11 +8,11 @@ from spoc_bench.registry import DuplicatePluginError, Registry, UnknownPluginErr
 
 
 def test_builtin_plugins_are_listed_with_descriptions():
-    assert {"identity"} <= set(spoc_bench.attacks.names())
-    assert {"jpeg-table", "spectrum"} <= set(spoc_bench.detectors.names())
-    assert {"folder", "demo"} <= set(spoc_bench.datasets.names())
-    assert "JPEG" in spoc_bench.detectors.index()["jpeg-table"].summary
-    assert spoc_bench.detectors.names("spec*") == ["spectrum"]
+    assert {"identity"} <= set(spoc_bench.list_attacks())
+    assert {"jpeg-table", "spectrum"} <= set(spoc_bench.list_detectors())
+    assert {"folder", "demo"} <= set(spoc_bench.list_datasets())
+    assert "JPEG" in spoc_bench.registry.detectors.index()["jpeg-table"].summary
+    assert spoc_bench.list_detectors("spec*") == ["spectrum"]
 
 
 def test_listing_imports_no_plugin_and_no_torch():
@@ -25,7 +25,7 @@ def test_listing_imports_no_plugin_and_no_torch():
 
 
 def test_unknown_name_suggests_the_close_one():
-    with pytest.raises(UnknownPluginError, match="did you mean 'spectrum'") as error:
+    with pytest.raises(UnknownPluginError, match="Did you mean 'spectrum'") as error:
         spoc_bench.build_detector("spectrun")
     assert "Known:" in str(error.value)
     with pytest.raises(UnknownPluginError, match="unknown attack 'zzz'"):

@@ -1,0 +1,128 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import spoc_bench
+from spoc_bench.runner import balanced_choice, resolve_grid
+from pathlib import Path
+
+from PIL import Image
+
+from tests.conftest import save_jpeg, textured
+
+SMALL = dict(attacks=["identity"], detectors=["jpeg-table", "spectrum"], perturbations="none,jpeg:90", n=12)
+
+
+@pytest.fixture
+def demo_env(demo_root):
+    return {**SMALL, "data_root": str(demo_root)}
+
+
+def test_run_writes_every_output_and_sensible_numbers(demo_env, tmp_path):
+    result = spoc_bench.run("smoke", out=tmp_path / "out", progress=False, **demo_env)
+    for name in ("rows.parquet", "summary.csv", "summary.tex", "summary.md", "run.json"):
+        assert (tmp_path / "out" / name).exists(), name
+    summary = result.summary.set_index(["target", "detector", "perturbation", "metric"]).value
+    assert summary[("all", "jpeg-table", "none", "acc")] == 1.0
+    assert summary[("all", "jpeg-table", "jpeg:90", "acc")] < 0.7  # recompression erases the tables
+    assert summary[("all", "spectrum", "none", "auc")] > 0.95
+    # identity: attacked images are the inputs, so asr equals asr_before
+    assert summary[("demo-B", "jpeg-table", "none", "asr")] == summary[("demo-B", "jpeg-table", "none", "asr_before")]
+    assert "\\toprule" in (tmp_path / "out" / "summary.tex").read_text()
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["grid"]["perturbations"] == ["none", "jpeg:90"] and manifest["versions"]["torch"]
+    assert set(result.rows.source) == {"real", "synthetic", "attacked"}
+
+
+def test_second_run_recomputes_nothing_and_same_seed_gives_identical_rows(demo_env, tmp_path, monkeypatch):
+    first = spoc_bench.run("smoke", out=tmp_path / "a", progress=False, **demo_env)
+    from spoc_bench.detectors.spectrum import Spectrum
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished cell was recomputed")
+
+    monkeypatch.setattr(Spectrum, "predict", refuse)
+    monkeypatch.setattr(Spectrum, "fit", refuse)
+    second = spoc_bench.run("smoke", out=tmp_path / "b", progress=False, **demo_env)
+    pd.testing.assert_frame_equal(first.rows, second.rows)
+    assert second.manifest["timings_s"].get("detect", 0) == 0
+
+
+def test_a_changed_perturbation_recomputes_only_its_cells(demo_env, tmp_path, monkeypatch):
+    spoc_bench.run("smoke", progress=False, **demo_env)
+    from spoc_bench.detectors.spectrum import Spectrum
+
+    calls = []
+    original = Spectrum.predict
+    monkeypatch.setattr(Spectrum, "predict", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    spoc_bench.run("smoke", progress=False, **{**demo_env, "perturbations": "none,jpeg:90,blur:1"})
+    assert len(calls) == 5  # blur:1 only: real images, inputs, and the attacked images of three targets
+
+def test_killed_run_resumes_to_identical_tables(demo_env, tmp_path):
+    command = [sys.executable, "-m", "spoc_bench.cli", "run", "--preset", "smoke", "-q", "--n", "24",
+               "--data-root", demo_env["data_root"],
+               "--perturb", "none,jpeg:90,resize:0.5,blur:1"]
+    environment = {**os.environ, "SPOC_BENCH_CACHE": str(tmp_path / "killed-cache")}
+    process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = tmp_path / "killed-cache" / "rows"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(rows.rglob("*.parquet"))) < 3 and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished_before = len(list(rows.rglob("*.parquet")))
+    assert finished_before >= 3
+    subprocess.run([*command, "--out", str(tmp_path / "resumed")], env=environment, check=True,
+                   stdout=subprocess.DEVNULL)
+    fresh = {**os.environ, "SPOC_BENCH_CACHE": str(tmp_path / "fresh-cache")}
+    subprocess.run([*command, "--out", str(tmp_path / "fresh")], env=fresh, check=True, stdout=subprocess.DEVNULL)
+    resumed = (tmp_path / "resumed" / "summary.csv").read_text()
+    assert resumed == (tmp_path / "fresh" / "summary.csv").read_text()
+    assert not list((tmp_path / "killed-cache").rglob("*.tmp"))
+
+
+def test_folder_run_counts_bad_files_and_small_images(tmp_path):
+    root = tmp_path / "images"
+    for split in ("defender-train", "defender-test", "attacker"):
+        for camera, quality in (("cam90", 90), ("cam70", 70)):
+            for index in range(6):
+                save_jpeg(root / split / camera / f"{split}{camera}_{index}.jpg", textured(index), quality)
+        (root / split / "gan").mkdir()
+        for index in range(6):
+            Image.fromarray(textured(50 + index)[::2, ::2].repeat(2, 0).repeat(2, 1)).save(root / split / "gan" / f"{split}{index}.png")
+    test = root / "defender-test"
+    (test / "cam90" / "broken.jpg").write_bytes((test / "cam90" / "defender-testcam90_0.jpg").read_bytes()[:300])
+    (test / "cam90" / "readme.md").write_text("hello")
+    Image.fromarray(textured(1, 8)).save(test / "gan" / "tiny.png")
+    result = spoc_bench.run("smoke", datasets=["folder"], progress=False, out=tmp_path / "out", data_root=str(root),
+                            dataset_options={"synthetic": ["gan"]}, **{**SMALL, "n": None})
+    files = {Path(f["file"]).name: f["reason"] for f in result.manifest["skipped"]["files"]}
+    assert files["readme.md"] == "not an image file (suffix .md)"
+    assert "corrupt" in files["broken.jpg"]
+    assert result.manifest["skipped"]["count"] == 3
+    acc = result.summary.set_index(["target", "detector", "perturbation", "metric"]).value
+    assert acc[("all", "jpeg-table", "none", "acc")] == 1.0
+    assert "smaller than" in files["tiny.png"]
+
+
+def test_balanced_choice_interleaves_classes():
+    from spoc_bench.contracts import Sample
+
+    samples = [Sample(f"{c}{i}", "s", "real", camera=c) for c in "AB" for i in range(10)]
+    chosen = balanced_choice(samples, 6, seed=3)
+    assert sorted(s.camera for s in chosen) == ["A", "A", "A", "B", "B", "B"]
+    assert balanced_choice(samples, 6, seed=3) == chosen
+
+
+def test_grid_flags_replace_preset_parts():
+    grid = resolve_grid("smoke", detectors=["spectrum"], perturbations="jpeg:70")
+    assert grid.detectors == ["spectrum"] and [str(p) for p in grid.perturbations] == ["jpeg:70"]
+    assert grid.attacks == ["identity"]
