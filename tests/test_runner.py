@@ -107,7 +107,7 @@ def test_folder_run_counts_bad_files_and_small_images(tmp_path):
     files = {Path(f["file"]).name: f["reason"] for f in result.manifest["skipped"]["files"]}
     assert files["readme.md"] == "not an image file (suffix .md)"
     assert "corrupt" in files["broken.jpg"]
-    assert result.manifest["skipped"]["count"] == 3
+    assert result.manifest["skipped"]["count"] == 5  # readme, broken, tiny and tiny attacked towards 2 targets
     acc = result.summary.set_index(["target", "detector", "perturbation", "metric"]).value
     assert acc[("all", "jpeg-table", "none", "acc")] == 1.0
     assert "smaller than" in files["tiny.png"]
