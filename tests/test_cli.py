@@ -1,0 +1,66 @@
+import pandas as pd
+from typer.testing import CliRunner
+
+from spoc_bench.cli import app
+
+runner = CliRunner()
+
+
+def test_list_kinds():
+    result = runner.invoke(app, ["list", "perturbations"])
+    assert result.exit_code == 0 and "jpeg:Q" in result.output and "blur:SIGMA" in result.output
+    assert runner.invoke(app, ["list", "presets"]).output.count("\n") == 4
+    bad = runner.invoke(app, ["list", "gizmos"])
+    assert bad.exit_code == 2 and "unknown kind 'gizmos'" in bad.output
+
+
+def test_unknown_plugin_is_one_clear_line(tmp_path):
+    result = runner.invoke(app, ["run", "--detector", "spectrun", "--out", str(tmp_path), "-q"])
+    assert result.exit_code == 2
+    assert "unknown detector 'spectrun'. Did you mean 'spectrum'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_malformed_perturbation_is_one_clear_line(tmp_path):
+    result = runner.invoke(app, ["run", "--perturb", "none,jpeg:200", "--out", str(tmp_path), "-q"])
+    assert result.exit_code == 2 and "jpeg: quality must be an integer in 1..100" in result.output
+
+
+def test_missing_folder_dataset_names_the_folder(tmp_path):
+    result = runner.invoke(app, ["run", "--dataset", "folder", "--data-root", str(tmp_path / "nope"), "-q"])
+    assert result.exit_code == 2 and str(tmp_path / "nope") in result.output and "<label>" in result.output
+
+
+def summary(value: float) -> pd.DataFrame:
+    return pd.DataFrame([dict(dataset="d", attack="a", threat_model="none", target="all", detector="x",
+                              weights="fit:d", perturbation="none", metric="acc", value=value, ci_low=value,
+                              ci_high=value, n=10)])
+
+
+def test_check_names_every_metric_that_moved(tmp_path):
+    summary(0.90).to_csv(tmp_path / "baseline.csv", index=False)
+    (tmp_path / "run").mkdir()
+    summary(0.91).to_csv(tmp_path / "run" / "summary.csv", index=False)
+    ok = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv")])
+    assert ok.exit_code == 0, ok.output
+    summary(0.80).to_csv(tmp_path / "run" / "summary.csv", index=False)
+    moved = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv")])
+    assert moved.exit_code == 1 and "moved: dataset=d" in moved.output and "0.9 -> 0.8" in moved.output
+    loose = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv"),
+                                "--metric-tol", "acc=0.2"])
+    assert loose.exit_code == 0
+    summary(0.90).assign(metric="auc").to_csv(tmp_path / "run" / "summary.csv", index=False)
+    missing = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv")])
+    assert missing.exit_code == 1 and "missing:" in missing.output
+
+
+def test_report_rerenders_tables_from_rows(tmp_path, demo_root):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--preset", "smoke", "--detector", "jpeg-table", "--perturb", "none",
+                                 "--n", "6", "--data-root", str(demo_root), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    before = (out / "summary.csv").read_text()
+    (out / "summary.csv").unlink()
+    (out / "summary.tex").unlink()
+    rerun = runner.invoke(app, ["report", str(out)])
+    assert rerun.exit_code == 0 and (out / "summary.csv").read_text() == before and (out / "summary.tex").exists()
