@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import platform
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ import pandas as pd
 from . import cache as cache_module
 from .contracts import Attack, Dataset, Detector, Item, Sample, check_disjoint
 from .executors import build_executor
-from .images import Container, atomic_write, decode, encode, read_image, to_tensor
+from .images import atomic_write, decode, read_image, to_tensor
 from .metrics import psnr, ssim, summarise
 from .perturbations import Perturbation, parse, parse_list
 from .presets import preset as preset_grid
@@ -35,6 +35,7 @@ from .registry import attacks, datasets, detectors
 from .tables import write_tables
 
 BATCH_SIZE = 32
+DECODED_IMAGES_KEPT = 4096  # about 0.8 GB at 256 x 256
 
 
 @dataclass
@@ -144,6 +145,7 @@ class Session:
         self.configs: dict[str, dict] = {}
         self._datasets: dict[str, Dataset] = {}
         self._detectors: dict[tuple, Detector] = {}
+        self._decoded: OrderedDict[Sample, Item] = OrderedDict()
 
     # ------------------------------------------------------------------------------- datasets
     def dataset(self, name: str) -> Dataset:
@@ -296,11 +298,20 @@ class Session:
         yield from (bucket for bucket in by_shape.values() if bucket)
 
     def read(self, dataset: Dataset, samples: Sequence[Sample]):
+        """Decoded items, kept for the next detector or perturbation (the most recent ones only)."""
         for sample in samples:
-            if sample.source == "attacked":
-                yield Item(sample, *read_image(sample.path))
-            else:
-                yield from dataset.items([sample], self.skipped)
+            if sample not in self._decoded:
+                if sample.source == "attacked":
+                    items = [Item(sample, *read_image(sample.path))]
+                else:
+                    items = list(dataset.items([sample], self.skipped))
+                if not items:
+                    continue
+                self._decoded[sample] = items[0]
+                if len(self._decoded) > DECODED_IMAGES_KEPT:
+                    self._decoded.popitem(last=False)
+            self._decoded.move_to_end(sample)
+            yield self._decoded[sample]
 
     def manifest(self) -> dict:
         import importlib.metadata as metadata

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from PIL import Image
 
 import spoc_bench
 from spoc_bench.contracts import check_disjoint
