@@ -82,6 +82,8 @@ def psnr(reference: np.ndarray, image: np.ndarray) -> float:
 def ssim(reference: np.ndarray, image: np.ndarray) -> float:
     from skimage.metrics import structural_similarity
 
+    if np.array_equal(reference, image):
+        return 1.0
     window = min(7, *reference.shape[:2])
     window -= 1 - window % 2  # an odd window no larger than the image
     if window < 3:
