@@ -1,0 +1,156 @@
+"""``simcam``: simulated camera models, rendered offline from the scene pool.
+
+Eight camera models in five families, two defender devices and one attacker device each. Every
+scene view is rendered through every model (by one of the split's devices, in turn). Families share
+components the way makers' product lines do, so some pairs are hard: ``alpha-1``/``alpha-2`` share
+CFA, demosaicer and JPEG tables and differ in tone and sharpening; ``beta-1``/``beta-2`` (like a
+Nikon D70 and D70s) differ only in denoising and colour, and both pick JPEG tables per image by its
+detail; ``gamma`` and ``delta`` both save with libjpeg's standard tables at quality 92 (4:2:0).
+So the JPEG tables alone cannot name every model, and no global statistic should either.
+
+Splits are by scene and by device: ``defender-train`` and ``defender-test`` (the defender's two
+devices per model, disjoint scenes), ``attacker`` (a third device per model, other scenes).
+Generated on first use into the cache, deterministically from ``seed``; nothing is committed.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from spoc_bench.cache import default_root
+from spoc_bench.contracts import Dataset, Sample
+from spoc_bench.registry import register_dataset
+
+from ._camera import CameraModel, JpegPolicy
+
+CAMERAS = (
+    CameraModel("alpha-1", "Alpha", cfa="RGGB", demosaic="malvar", gamma=2.2, contrast=0.25, sharpen=(0.6, 1.0),
+                jpeg=JpegPolicy("radial", base=2.0, slope=0.9, power=1.25, subsampling="4:2:2")),
+    CameraModel("alpha-2", "Alpha", cfa="RGGB", demosaic="malvar", gamma=2.4, contrast=0.35, sharpen=(0.9, 0.8),
+                jpeg=JpegPolicy("radial", base=2.0, slope=0.9, power=1.25, subsampling="4:2:2")),
+    CameraModel("beta-1", "Beta", cfa="GRBG", demosaic="menon", white_balance=(2.1, 1.5), luma_denoise=0.0,
+                chroma_denoise=1.5, sharpen=(0.4, 1.2), jpeg=JpegPolicy("adaptive", subsampling="4:2:2")),
+    CameraModel("beta-2", "Beta", cfa="GRBG", demosaic="menon", white_balance=(1.9, 1.7), luma_denoise=0.5,
+                chroma_denoise=2.0, sharpen=(0.4, 1.2), jpeg=JpegPolicy("adaptive", subsampling="4:2:2")),
+    CameraModel("gamma", "Gamma", cfa="BGGR", demosaic="bilinear", contrast=0.2, chroma_denoise=0.7,
+                sharpen=(1.0, 0.7), jpeg=JpegPolicy("ijg", quality=92, subsampling="4:2:0")),
+    CameraModel("delta", "Delta", cfa="GBRG", demosaic="malvar", contrast=0.4, luma_denoise=0.6,
+                chroma_denoise=1.2, sharpen=(0.3, 1.5), jpeg=JpegPolicy("ijg", quality=92, subsampling="4:2:0")),
+    CameraModel("epsilon", "Epsilon", cfa="RGGB", demosaic="bilinear", gamma=2.0, contrast=0.3, chroma_denoise=0.0,
+                sharpen=(0.0, 1.0), jpeg=JpegPolicy("radial", base=3.0, slope=0.5, power=1.1, subsampling="4:4:4")),
+    CameraModel("zeta", "Zeta", cfa="BGGR", demosaic="menon", contrast=0.3, chroma_denoise=1.0, sharpen=(0.7, 1.0),
+                jpeg=JpegPolicy("radial", base=1.0, slope=1.2, power=1.3, subsampling="4:2:0")),
+)
+SPLIT_PHOTOS = {  # photographs (each one scene, several crops) per split; dead leaves fill the rest
+    "defender-train": ("astronaut", "coffee", "rocket", "hubble", "china"),
+    "defender-test": ("immunohistochemistry", "flower"),
+    "attacker": ("retina", "grace_hopper"),
+}
+DEVICES = {"defender-train": (0, 1), "defender-test": (0, 1), "attacker": (2,)}
+FIELDS = ["id", "split", "source", "camera", "device", "scene", "generator", "file"]
+
+
+@register_dataset("simcam")
+class SimCam(Dataset):
+    """Simulated camera models (8 models, 5 families, 3 devices each) rendered from the scene pool."""
+
+    version = "1"
+
+    def __init__(self, size: int = 256, views: tuple[int, int, int] = (48, 24, 24), crops_per_photo: int = 4,
+                 photo_scale: float = 2 / 3, seed: int = 0, root: str | None = None, workers: int = 2):
+        self.size, self.views, self.crops_per_photo = size, tuple(views), crops_per_photo
+        self.photo_scale, self.seed, self.root, self.workers = photo_scale, seed, root, workers
+        self._samples: list[Sample] | None = None
+
+    def config(self) -> dict:
+        return {k: v for k, v in super().config().items() if k != "workers"}  # no effect on the images
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        return tuple(c.name for c in CAMERAS)
+
+    @property
+    def folder(self) -> Path:
+        base = Path(self.root) if self.root else default_root() / "datasets"
+        views = "-".join(map(str, self.views))
+        return base / f"simcam-v{self.version}-{self.size}px-{views}views-{self.crops_per_photo}crops-seed{self.seed}"
+
+    def prepare(self) -> None:
+        if not (self.folder / "index.csv").exists():
+            self._generate()
+        with open(self.folder / "index.csv", newline="") as stream:
+            self._samples = [Sample(r["id"], r["split"], r["source"], r["camera"] or None, r["device"] or None,
+                                    r["scene"], r["generator"] or None, self.folder / r["file"], self.version)
+                             for r in csv.DictReader(stream)]
+
+    def samples(self, split: str) -> list[Sample]:
+        if self._samples is None:
+            self.prepare()
+        return [s for s in self._samples if s.split == split]
+
+    def scene_views(self) -> list[tuple[str, str, int]]:
+        """(split, scene, view index) for every view; photographs first, then dead leaves."""
+        views = []
+        for split, wanted in zip(DEVICES, self.views):
+            photos = [(split, photo, k) for photo in SPLIT_PHOTOS[split] for k in range(self.crops_per_photo)]
+            leaves = [(split, f"leaves-{split}-{k}", 0) for k in range(max(0, wanted - len(photos)))]
+            views += (photos + leaves)[:wanted]
+        return views
+
+    def _generate(self) -> None:
+        """Render into a temporary folder, then rename it: a killed run leaves nothing half-made."""
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=".simcam-"))
+        try:
+            jobs = [(staging, self.size, self.photo_scale, self.crops_per_photo, self.seed, index, view)
+                    for index, view in enumerate(self.scene_views())]
+            if self.workers > 1:
+                with ProcessPoolExecutor(self.workers) as pool:
+                    rows = [row for batch in pool.map(render_view, jobs, chunksize=4) for row in batch]
+            else:
+                rows = [row for job in jobs for row in render_view(job)]
+            with open(staging / "index.csv", "w", newline="") as stream:
+                writer = csv.DictWriter(stream, FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+            staging.rename(self.folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def scene_content(scene: str, view: int, size: int, photo_scale: float, crops: int, seed: int) -> np.ndarray:
+    from ._scenes import dead_leaves, load_photo, random_crops
+
+    rng = np.random.default_rng([seed, *scene.encode()])
+    if scene.startswith("leaves-"):
+        return dead_leaves(size, rng)
+    return random_crops(load_photo(scene, photo_scale), size, crops, rng)[view]
+
+
+def render_view(job) -> list[dict]:
+    """Render one scene view through every camera model (one process's unit of work)."""
+    from spoc_bench.images import encode
+
+    from ._camera import render
+
+    staging, size, photo_scale, crops, seed, index, (split, scene, view) = job
+    content = scene_content(scene, view, size, photo_scale, crops, seed)
+    rows = []
+    for camera in CAMERAS:
+        device = f"{camera.name}-d{DEVICES[split][index % len(DEVICES[split])]}"
+        rng = np.random.default_rng([seed, index, *camera.name.encode()])
+        pixels, container = render(content, camera, device, rng)
+        file = f"{split}/{camera.name}/{scene}_{view}.jpg"
+        path = Path(staging) / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encode(pixels, container))
+        rows.append(dict(id=f"{camera.name}/{scene}_{view}", split=split, source="real", camera=camera.name,
+                         device=device, scene=scene, generator="", file=file))
+    return rows
