@@ -8,6 +8,9 @@ Nikon D70 and D70s) differ only in denoising and colour, and both pick JPEG tabl
 detail; ``gamma`` and ``delta`` both save with libjpeg's standard tables at quality 92 (4:2:0).
 So the JPEG tables alone cannot name every model, and no global statistic should either.
 
+Synthetic images come from the ``synthetic`` dataset (AutoGAN-style generators, the families named
+in ``generators``), rendered from the same scene views of each split.
+
 Splits are by scene and by device: ``defender-train`` and ``defender-test`` (the defender's two
 devices per model, disjoint scenes), ``attacker`` (a third device per model, other scenes).
 Generated on first use into the cache, deterministically from ``seed``; nothing is committed.
@@ -28,6 +31,8 @@ from spoc_bench.contracts import Dataset, Sample
 from spoc_bench.registry import register_dataset
 
 from ._camera import CameraModel, JpegPolicy
+from .synthetic import FAMILIES as GENERATOR_FAMILIES
+from .synthetic import Synthetic
 
 CAMERAS = (
     CameraModel("alpha-1", "Alpha", cfa="RGGB", demosaic="malvar", gamma=2.2, contrast=0.25, sharpen=(0.6, 1.0),
@@ -63,13 +68,12 @@ class SimCam(Dataset):
     version = "1"
 
     def __init__(self, size: int = 256, views: tuple[int, int, int] = (48, 24, 24), crops_per_photo: int = 4,
-                 photo_scale: float = 2 / 3, seed: int = 0, root: str | None = None, workers: int = 2):
+                 photo_scale: float = 2 / 3, generators: tuple[str, ...] = GENERATOR_FAMILIES, seed: int = 0,
+                 root: str | None = None, workers: int = 2):
         self.size, self.views, self.crops_per_photo = size, tuple(views), crops_per_photo
+        self.generators = tuple(generators)
         self.photo_scale, self.seed, self.root, self.workers = photo_scale, seed, root, workers
         self._samples: list[Sample] | None = None
-
-    def config(self) -> dict:
-        return {k: v for k, v in super().config().items() if k != "workers"}  # no effect on the images
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -88,6 +92,18 @@ class SimCam(Dataset):
             self._samples = [Sample(r["id"], r["split"], r["source"], r["camera"] or None, r["device"] or None,
                                     r["scene"], r["generator"] or None, self.folder / r["file"], self.version)
                              for r in csv.DictReader(stream)]
+        if self.generators:
+            synthetic = Synthetic(self.generators, self.size, self.views, self.crops_per_photo, self.photo_scale,
+                                  self.seed, self.root)
+            synthetic.prepare()
+            self._samples += [s for split in DEVICES for s in synthetic.samples(split)]
+
+    def config(self) -> dict:
+        config = super().config()
+        config.pop("workers")  # no effect on the images
+        if self.generators:  # retrained generators make other images
+            config["generator_weights"] = Synthetic(self.generators).weights_digest()
+        return config
 
     def samples(self, split: str) -> list[Sample]:
         if self._samples is None:

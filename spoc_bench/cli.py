@@ -101,6 +101,43 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
 
 
 @app.command()
+def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
+          name: str = typer.Argument(..., help="the plugin whose weights to train"),
+          option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="KEY=VALUE for its trainer"),
+          device: str = typer.Option("cpu", help="cpu or cuda")):
+    """Train a plugin's weights with its own recipe (e.g. `train dataset synthetic`)."""
+    registries = {"attack": registry.attacks, "detector": registry.detectors, "dataset": registry.datasets}
+    if kind not in registries:
+        fail(f"unknown kind {kind!r}; use attack, detector or dataset")
+    try:
+        plugin = registries[kind].get(name)
+    except registry.UnknownPluginError as error:
+        fail(str(error))
+    if not hasattr(plugin, "train"):
+        fail(f"{kind} {name!r} has no weights to train")
+    written = plugin.train(**(key_values(option) or {}), device=device, log=typer.echo)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="a dataset name"),
+         out: Optional[Path] = typer.Option(None, help="the PNG to write (default runs/show-<name>.png)"),
+         split: str = typer.Option("defender-train"), per_class: int = typer.Option(16),
+         data_root: Optional[Path] = typer.Option(None, "--data-root")):
+    """Write a PNG sheet of a dataset: samples, noise residuals and spectra per camera and generator."""
+    from .show import dataset_sheet
+
+    try:
+        dataset = registry.datasets.build(name, **({"root": str(data_root)} if data_root else {}))
+        dataset.prepare()
+    except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    path = dataset_sheet(dataset, out or Path("runs") / f"show-{name}.png", split, per_class)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
 def report(folder: Path = typer.Argument(..., help="a run's output folder")):
     """Re-render the summary tables from a run's per-image rows."""
     import json
