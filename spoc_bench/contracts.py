@@ -141,6 +141,7 @@ class Attack(Plugin):
     threat_model: str = "black-box"
     needs: frozenset = frozenset()
     saves_like_target: bool = False  # write the output with the target camera's JPEG settings
+    uses_target: bool = True  # False: the output does not depend on the target (computed once)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

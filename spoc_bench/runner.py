@@ -183,7 +183,8 @@ class Session:
         name, tag = split_spec(spec)
         attack: Attack = attacks.build(name, **({"weights": tag} if tag else {}))
         self.configs[f"attack:{spec}"] = attack.config()
-        key = cache_module.key(kind="attacked", attack=name, config=attack.config(), target=target,
+        aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
+        key = cache_module.key(kind="attacked", attack=name, config=attack.config(), target=aim,
                                dataset=self.dataset_key(dataset), inputs=inputs.key)
         folder = self.cache.folder("attacked", key)
         index = self.cache.load_frame("attacked", key)
@@ -208,7 +209,8 @@ class Session:
                 file = f"{item.sample.id}{container.suffix}".replace("/", "__")
                 atomic_write(folder / file, data)
                 pixels = decode(data)
-                records.append({"id": f"{item.sample.id}@{attack.name}>{target}", "input_id": item.sample.id,
+                suffix = f">{target}" if attack.uses_target else ""
+                records.append({"id": f"{item.sample.id}@{attack.name}{suffix}", "input_id": item.sample.id,
                                 "generator": item.sample.generator, "file": file,
                                 "psnr": psnr(item.pixels, pixels), "ssim": ssim(item.pixels, pixels)})
         return pd.DataFrame.from_records(records, columns=["id", "input_id", "generator", "file", "psnr", "ssim"])

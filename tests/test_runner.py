@@ -62,7 +62,8 @@ def test_a_changed_perturbation_recomputes_only_its_cells(demo_env, tmp_path, mo
     original = Spectrum.predict
     monkeypatch.setattr(Spectrum, "predict", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
     spoc_bench.run("smoke", progress=False, **{**demo_env, "perturbations": "none,jpeg:90,blur:1"})
-    assert len(calls) == 5  # blur:1 only: real images, inputs, and the attacked images of three targets
+    assert len(calls) == 3  # blur:1 only: real images, inputs, attacked images (identity: one set for all targets)
+
 
 def test_killed_run_resumes_to_identical_tables(demo_env, tmp_path):
     command = [sys.executable, "-m", "spoc_bench.cli", "run", "--preset", "smoke", "-q", "--n", "24",
@@ -106,7 +107,7 @@ def test_folder_run_counts_bad_files_and_small_images(tmp_path):
     files = {Path(f["file"]).name: f["reason"] for f in result.manifest["skipped"]["files"]}
     assert files["readme.md"] == "not an image file (suffix .md)"
     assert "corrupt" in files["broken.jpg"]
-    assert result.manifest["skipped"]["count"] == 5  # readme, broken, tiny and tiny attacked towards 2 targets
+    assert result.manifest["skipped"]["count"] == 4  # readme, broken, tiny and its (untargeted) attacked copy
     acc = result.summary.set_index(["target", "detector", "perturbation", "metric"]).value
     assert acc[("all", "jpeg-table", "none", "acc")] == 1.0
     assert "smaller than" in files["tiny.png"]

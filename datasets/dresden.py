@@ -1,0 +1,56 @@
+"""The Dresden Image Database (Gloe & Böhme 2010): ``Brand_Model_Instance_Shot.JPG`` files.
+
+Layout: ``<root>/**/Brand_Model_Instance_Shot.JPG`` (e.g. ``Nikon_D70s_1_23136.JPG``; nested
+folders are allowed). The camera is ``Brand_Model`` (a model may contain underscores, as in
+``Olympus_mju_1050SW``), the device ``Brand_Model_Instance`` (instance 0..4), the shot the number
+at the end. Files that are not images, or whose name does not follow the pattern, are skipped and
+recorded in ``skipped``.
+
+Splits: whole devices go to the attacker: ``attacker_devices`` when given, otherwise the last
+instance of each model that has several (a model with one device stays with the defender and
+cannot be an attack target). The other devices' images are hashed by shot to ``defender-train``
+(``train_fraction``) or ``defender-test``. The file names do not say which scene a photograph
+shows (every Dresden device photographed the same scenes), so ``scene`` is left empty.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from spoc_bench.contracts import Sample
+from spoc_bench.registry import register_dataset
+
+from ._layout import LayoutDataset, chosen, optional_tuple, sample, split_by_device
+
+LAYOUT = "<root>/**/Brand_Model_Instance_Shot.JPG, e.g. Nikon_D70s_1_23136.JPG"
+NAME = re.compile(r"^(?P<camera>[^_]+_.+)_(?P<instance>\d+)_(?P<shot>\d+)$")
+
+
+@register_dataset("dresden")
+class Dresden(LayoutDataset):
+    """Dresden Image Database: <root>/**/Brand_Model_Instance_Shot.JPG; attacker gets held-out devices."""
+
+    layout = LAYOUT
+
+    def __init__(self, root: str = ".", cameras: tuple[str, ...] | None = None, train_fraction: float = 0.7,
+                 attacker_devices: tuple[str, ...] | None = None):
+        super().__init__()
+        self.root, self.cameras, self.train_fraction = str(root), optional_tuple(cameras), float(train_fraction)
+        self.attacker_devices = optional_tuple(attacker_devices)
+
+    def _scan(self, root: Path) -> list[Sample]:
+        samples = []
+        for path in self.image_files(root):
+            match = NAME.match(path.stem)
+            if match is None:
+                self.skip(path, "name is not Brand_Model_Instance_Shot")
+                continue
+            camera = match["camera"]
+            samples.append(sample(root, path, "", "real", camera=camera, device=f"{camera}_{match['instance']}"))
+        if not samples:
+            return []
+        keep = chosen(self.name, "camera(s)", {s.camera for s in samples}, self.cameras)
+        samples = [s for s in samples if s.camera in keep]
+        return split_by_device(self.name, samples, self.train_fraction, self.attacker_devices,
+                               shot=lambda s: Path(s.id).stem)
