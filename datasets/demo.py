@@ -12,18 +12,15 @@ from ``seed``.
 
 from __future__ import annotations
 
-import csv
-import io
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from spoc_bench.cache import default_root
-from spoc_bench.contracts import Dataset, Sample
 from spoc_bench.images import Container, encode, jpeg_container
 from spoc_bench.registry import register_dataset
+
+from ._generated import GeneratedDataset, cache_folder, write
+from ._scenes import load_photo, random_crops
 
 SCENES = {  # scene -> split (attacker scenes are never the defender's)
     "astronaut": "defender-train", "coffee": "defender-train", "rocket": "defender-train",
@@ -37,58 +34,30 @@ CAMERAS = {  # model -> (processing, JPEG quality, subsampling)
     "demo-C": ("gamma", 75, "4:2:2"),
 }
 GENERATORS = ("nearest", "zero-insertion")
-FIELDS = ["id", "split", "source", "camera", "device", "scene", "generator", "file"]
 
 
 @register_dataset("demo")
-class Demo(Dataset):
+class Demo(GeneratedDataset):
     """Stand-in: wheel photographs through 3 JPEG 'cameras' and 2 up-sampling 'generators'."""
 
     version = "1"
 
     def __init__(self, size: int = 128, crops: int = 8, seed: int = 0, root: str | None = None):
         self.size, self.crops, self.seed, self.root = size, crops, seed, root
-        self._samples: list[Sample] | None = None
 
     @property
     def folder(self) -> Path:
-        base = Path(self.root) if self.root else default_root() / "datasets"
-        return base / f"demo-v{self.version}-{self.size}px-{self.crops}crops-seed{self.seed}"
+        return cache_folder(self.root, f"demo-v{self.version}-{self.size}px-{self.crops}crops-seed{self.seed}")
 
-    def prepare(self) -> None:
-        if not (self.folder / "index.csv").exists():
-            self._generate()
-        with open(self.folder / "index.csv", newline="") as stream:
-            rows = list(csv.DictReader(stream))
-        self._samples = [Sample(r["id"], r["split"], r["source"], r["camera"] or None, r["device"] or None,
-                                r["scene"], r["generator"] or None, self.folder / r["file"], self.version)
-                         for r in rows]
+    def render(self, staging: Path) -> list[dict]:
+        rows = []
+        rng = np.random.default_rng(self.seed)
+        for scene, split in SCENES.items():
+            for index, crop in enumerate(random_crops(load_photo(scene, 0.5), self.size, self.crops, rng)):
+                rows += self._render_crop(staging, scene, split, index, crop)
+        return rows
 
-    def samples(self, split: str) -> list[Sample]:
-        if self._samples is None:
-            self.prepare()
-        return [s for s in self._samples if s.split == split]
-
-    def _generate(self) -> None:
-        """Write every file into a temporary folder, then rename it: a killed run leaves nothing half-made."""
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=".demo-"))
-        try:
-            rows = []
-            rng = np.random.default_rng(self.seed)
-            for scene, split in SCENES.items():
-                for index, crop in enumerate(random_crops(load_scene(scene), self.size, self.crops, rng)):
-                    rows += self._render(staging, scene, split, index, crop)
-            with open(staging / "index.csv", "w", newline="") as stream:
-                writer = csv.DictWriter(stream, FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-            staging.rename(self.folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-
-    def _render(self, staging: Path, scene: str, split: str, index: int, crop: np.ndarray) -> list[dict]:
+    def _render_crop(self, staging: Path, scene: str, split: str, index: int, crop: np.ndarray) -> list[dict]:
         rows = []
         for model, (processing, quality, subsampling) in CAMERAS.items():
             device = f"{model}-{1 if split == 'attacker' else 0}"
@@ -103,39 +72,6 @@ class Demo(Dataset):
             rows.append(dict(id=f"{generator}/{scene}_{index}", split=split, source="synthetic", camera="",
                              device="", scene=scene, generator=generator, file=file))
         return rows
-
-
-def write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def load_scene(name: str) -> np.ndarray:
-    """A wheel's photograph, halved with anti-aliasing, as float RGB in [0, 1]."""
-    from skimage import data, transform
-
-    if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
-
-        image = load_sample_image(f"{name}.jpg")
-    elif name == "grace_hopper":
-        import matplotlib.cbook
-        from PIL import Image
-
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as stream:
-            image = np.asarray(Image.open(io.BytesIO(stream.read())).convert("RGB"))
-    else:
-        image = getattr(data, "hubble_deep_field" if name == "hubble" else name)()
-    image = np.asarray(image, dtype=np.float64)[..., :3] / 255.0
-    return transform.rescale(image, 0.5, anti_aliasing=True, channel_axis=2)
-
-
-def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    height, width = image.shape[:2]
-    if min(height, width) < size:
-        raise ValueError(f"demo: scene of {height}x{width} px is smaller than the crop size {size}")
-    corners = zip(rng.integers(0, height - size + 1, count), rng.integers(0, width - size + 1, count))
-    return [image[y:y + size, x:x + size] for y, x in corners]
 
 
 def process(crop: np.ndarray, processing: str) -> np.ndarray:

@@ -18,19 +18,15 @@ Generated on first use into the cache, deterministically from ``seed``; nothing 
 
 from __future__ import annotations
 
-import csv
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from spoc_bench.cache import default_root
-from spoc_bench.contracts import Dataset, Sample
 from spoc_bench.registry import register_dataset
 
 from ._camera import CameraModel, JpegPolicy
+from ._generated import GeneratedDataset, cache_folder, write
 from .synthetic import FAMILIES as GENERATOR_FAMILIES
 from .synthetic import Synthetic
 
@@ -58,11 +54,10 @@ SPLIT_PHOTOS = {  # photographs (each one scene, several crops) per split; dead 
     "attacker": ("retina", "grace_hopper"),
 }
 DEVICES = {"defender-train": (0, 1), "defender-test": (0, 1), "attacker": (2,)}
-FIELDS = ["id", "split", "source", "camera", "device", "scene", "generator", "file"]
 
 
 @register_dataset("simcam")
-class SimCam(Dataset):
+class SimCam(GeneratedDataset):
     """Simulated camera models (8 models, 5 families, 3 devices each) rendered from the scene pool."""
 
     version = "1"
@@ -73,7 +68,6 @@ class SimCam(Dataset):
         self.size, self.views, self.crops_per_photo = size, tuple(views), crops_per_photo
         self.generators = tuple(generators)
         self.photo_scale, self.seed, self.root, self.workers = photo_scale, seed, root, workers
-        self._samples: list[Sample] | None = None
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -81,17 +75,12 @@ class SimCam(Dataset):
 
     @property
     def folder(self) -> Path:
-        base = Path(self.root) if self.root else default_root() / "datasets"
         views = "-".join(map(str, self.views))
-        return base / f"simcam-v{self.version}-{self.size}px-{views}views-{self.crops_per_photo}crops-seed{self.seed}"
+        return cache_folder(self.root, f"simcam-v{self.version}-{self.size}px-{views}views-"
+                                       f"{self.crops_per_photo}crops-seed{self.seed}")
 
     def prepare(self) -> None:
-        if not (self.folder / "index.csv").exists():
-            self._generate()
-        with open(self.folder / "index.csv", newline="") as stream:
-            self._samples = [Sample(r["id"], r["split"], r["source"], r["camera"] or None, r["device"] or None,
-                                    r["scene"], r["generator"] or None, self.folder / r["file"], self.version)
-                             for r in csv.DictReader(stream)]
+        super().prepare()
         if self.generators:
             synthetic = Synthetic(self.generators, self.size, self.views, self.crops_per_photo, self.photo_scale,
                                   self.seed, self.root)
@@ -105,11 +94,6 @@ class SimCam(Dataset):
             config["generator_weights"] = Synthetic(self.generators).weights_digest()
         return config
 
-    def samples(self, split: str) -> list[Sample]:
-        if self._samples is None:
-            self.prepare()
-        return [s for s in self._samples if s.split == split]
-
     def scene_views(self) -> list[tuple[str, str, int]]:
         """(split, scene, view index) for every view; photographs first, then dead leaves."""
         views = []
@@ -119,26 +103,13 @@ class SimCam(Dataset):
             views += (photos + leaves)[:wanted]
         return views
 
-    def _generate(self) -> None:
-        """Render into a temporary folder, then rename it: a killed run leaves nothing half-made."""
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=".simcam-"))
-        try:
-            jobs = [(staging, self.size, self.photo_scale, self.crops_per_photo, self.seed, index, view)
-                    for index, view in enumerate(self.scene_views())]
-            if self.workers > 1:
-                with ProcessPoolExecutor(self.workers) as pool:
-                    rows = [row for batch in pool.map(render_view, jobs, chunksize=4) for row in batch]
-            else:
-                rows = [row for job in jobs for row in render_view(job)]
-            with open(staging / "index.csv", "w", newline="") as stream:
-                writer = csv.DictWriter(stream, FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-            staging.rename(self.folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    def render(self, staging: Path) -> list[dict]:
+        jobs = [(staging, self.size, self.photo_scale, self.crops_per_photo, self.seed, index, view)
+                for index, view in enumerate(self.scene_views())]
+        if self.workers <= 1:
+            return [row for job in jobs for row in render_view(job)]
+        with ProcessPoolExecutor(self.workers) as pool:
+            return [row for batch in pool.map(render_view, jobs, chunksize=4) for row in batch]
 
 
 def scene_content(scene: str, view: int, size: int, photo_scale: float, crops: int, seed: int) -> np.ndarray:
@@ -164,9 +135,7 @@ def render_view(job) -> list[dict]:
         rng = np.random.default_rng([seed, index, *camera.name.encode()])
         pixels, container = render(content, camera, device, rng)
         file = f"{split}/{camera.name}/{scene}_{view}.jpg"
-        path = Path(staging) / file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encode(pixels, container))
+        write(Path(staging) / file, encode(pixels, container))
         rows.append(dict(id=f"{camera.name}/{scene}_{view}", split=split, source="real", camera=camera.name,
                          device=device, scene=scene, generator="", file=file))
     return rows

@@ -23,19 +23,16 @@ real and fake files must share a format (a JPEG-vs-PNG difference is a known sho
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from spoc_bench.cache import default_root
-from spoc_bench.contracts import Dataset, Sample
 from spoc_bench.registry import register_dataset
+
+from ._generated import GeneratedDataset, cache_folder, write
 
 FAMILIES = ("transposed", "nearest", "bilinear", "pixelshuffle")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -43,7 +40,6 @@ WIDTHS = (24, 48, 96)
 RECIPE = {"loss": "L1", "optimizer": "Adam", "lr": 1e-3, "batch": 16, "crop": 64, "steps": 1500,
           "data": "scene pool: photographs at scale 2/3 and dead-leaves scenes (training seeds)"}
 DATA_VERSION = "scenes-v1"
-FIELDS = ["id", "split", "source", "camera", "device", "scene", "generator", "file"]
 
 
 def build_generator(family: str):
@@ -93,7 +89,7 @@ def file_sha256(path: Path) -> str:
 
 
 @register_dataset("synthetic")
-class Synthetic(Dataset):
+class Synthetic(GeneratedDataset):
     """AutoGAN-style generator images (4 up-sampling families), same scene splits as simcam."""
 
     version = "1"
@@ -105,7 +101,6 @@ class Synthetic(Dataset):
             raise ValueError(f"unknown generator families {sorted(unknown)}; known: {', '.join(FAMILIES)}")
         self.families, self.size, self.views = tuple(families), size, tuple(views)
         self.crops_per_photo, self.photo_scale, self.seed, self.root = crops_per_photo, photo_scale, seed, root
-        self._samples: list[Sample] | None = None
 
     def weights_digest(self) -> str:
         digests = "".join(file_sha256(weights_file(f)) if weights_file(f).exists() else "missing" for f in self.families)
@@ -113,25 +108,11 @@ class Synthetic(Dataset):
 
     @property
     def folder(self) -> Path:
-        base = Path(self.root) if self.root else default_root() / "datasets"
         views = "-".join(map(str, self.views))
-        families = "+".join(self.families)
-        return base / (f"synthetic-v{self.version}-{self.size}px-{views}views-{self.crops_per_photo}crops-"
-                       f"seed{self.seed}-{families}-{self.weights_digest()}")
+        return cache_folder(self.root, f"synthetic-v{self.version}-{self.size}px-{views}views-{self.crops_per_photo}"
+                                       f"crops-seed{self.seed}-{'+'.join(self.families)}-{self.weights_digest()}")
 
-    def prepare(self) -> None:
-        if not (self.folder / "index.csv").exists():
-            self._generate()
-        with open(self.folder / "index.csv", newline="") as stream:
-            self._samples = [Sample(r["id"], r["split"], "synthetic", None, None, r["scene"], r["generator"],
-                                    self.folder / r["file"], self.version) for r in csv.DictReader(stream)]
-
-    def samples(self, split: str) -> list[Sample]:
-        if self._samples is None:
-            self.prepare()
-        return [s for s in self._samples if s.split == split]
-
-    def _generate(self) -> None:
+    def render(self, staging: Path) -> list[dict]:
         import torch
 
         from spoc_bench.images import encode, jpeg_container
@@ -140,31 +121,20 @@ class Synthetic(Dataset):
 
         views = SimCam(self.size, self.views, self.crops_per_photo, self.photo_scale, self.seed).scene_views()
         generators = {family: load_generator(family) for family in self.families}
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=".synthetic-"))
-        try:
-            rows = []
-            rng = np.random.default_rng([self.seed, 7])
-            for split, scene, view in views:
-                content = scene_content(scene, view, self.size, self.photo_scale, self.crops_per_photo, self.seed)
-                batch = torch.from_numpy(content).permute(2, 0, 1)[None].float()
-                for family, generator in generators.items():
-                    with torch.no_grad():
-                        output = generator(batch)[0].permute(1, 2, 0).numpy()
-                    pixels = np.clip(np.floor(output * 255 + 0.5), 0, 255).astype(np.uint8)
-                    file = f"{split}/{family}/{scene}_{view}.jpg"
-                    (staging / file).parent.mkdir(parents=True, exist_ok=True)
-                    (staging / file).write_bytes(encode(pixels, jpeg_container(int(rng.integers(85, 98)))))
-                    rows.append(dict(id=f"{family}/{scene}_{view}", split=split, source="synthetic", camera="",
-                                     device="", scene=scene, generator=family, file=file))
-            with open(staging / "index.csv", "w", newline="") as stream:
-                writer = csv.DictWriter(stream, FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-            staging.rename(self.folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        rows = []
+        rng = np.random.default_rng([self.seed, 7])
+        for split, scene, view in views:
+            content = scene_content(scene, view, self.size, self.photo_scale, self.crops_per_photo, self.seed)
+            batch = torch.from_numpy(content).permute(2, 0, 1)[None].float()
+            for family, generator in generators.items():
+                with torch.no_grad():
+                    output = generator(batch)[0].permute(1, 2, 0).numpy()
+                pixels = np.clip(np.floor(output * 255 + 0.5), 0, 255).astype(np.uint8)
+                file = f"{split}/{family}/{scene}_{view}.jpg"
+                write(staging / file, encode(pixels, jpeg_container(int(rng.integers(85, 98)))))
+                rows.append(dict(id=f"{family}/{scene}_{view}", split=split, source="synthetic", camera="",
+                                 device="", scene=scene, generator=family, file=file))
+        return rows
 
     @classmethod
     def train(cls, families: tuple[str, ...] = FAMILIES, steps: int = RECIPE["steps"], seed: int = 0,

@@ -52,7 +52,7 @@ def dataset_sheet(dataset: Dataset, out: Path, split: str = "defender-train", pe
         for axis in row:
             axis.set_xticks([])
             axis.set_yticks([])
-    for axis, title in zip(axes[0], ("sample", "noise residual x8", f"mean log spectrum of residuals")):
+    for axis, title in zip(axes[0], ("sample", "noise residual x8", "mean log spectrum of residuals")):
         axis.set_title(title, fontsize=10)
     figure.suptitle(f"{dataset.name}: {split} (n <= {per_class} images per row for spectra)", fontsize=11)
     figure.tight_layout()
