@@ -5,6 +5,7 @@ anti-aliasing first so that its own camera and JPEG traces fade.
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -13,8 +14,10 @@ PHOTOS = ("astronaut", "coffee", "rocket", "hubble", "china", "immunohistochemis
           "retina", "grace_hopper", "chelsea")
 
 
+@functools.lru_cache(maxsize=16)
 def load_photo(name: str, scale: float = 0.5) -> np.ndarray:
-    """A wheel's photograph as float RGB in [0, 1], rescaled by ``scale`` with anti-aliasing."""
+    """A wheel's photograph as float RGB in [0, 1], rescaled by ``scale`` with anti-aliasing
+    (cached: read-only, so that no caller changes another's copy)."""
     from skimage import data, transform
 
     if name in ("china", "flower"):
@@ -32,7 +35,9 @@ def load_photo(name: str, scale: float = 0.5) -> np.ndarray:
     else:
         raise ValueError(f"unknown photograph {name!r}; known: {', '.join(PHOTOS)}")
     image = np.asarray(image, dtype=np.float64)[..., :3] / 255.0
-    return np.clip(transform.rescale(image, scale, anti_aliasing=True, channel_axis=2), 0, 1)
+    photo = np.clip(transform.rescale(image, scale, anti_aliasing=True, channel_axis=2), 0, 1)
+    photo.flags.writeable = False
+    return photo
 
 
 def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:

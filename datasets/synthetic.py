@@ -37,6 +37,7 @@ from ._generated import GeneratedDataset, cache_folder, write
 FAMILIES = ("transposed", "nearest", "bilinear", "pixelshuffle")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WIDTHS = (24, 48, 96)
+BATCH = 8  # views rendered together (batched convolutions are about 3x faster on a CPU)
 RECIPE = {"loss": "L1", "optimizer": "Adam", "lr": 1e-3, "batch": 16, "crop": 64, "steps": 1500,
           "data": "scene pool: photographs at scale 2/3 and dead-leaves scenes (training seeds)"}
 DATA_VERSION = "scenes-v1"
@@ -119,21 +120,25 @@ class Synthetic(GeneratedDataset):
 
         from .simcam import SimCam, scene_content
 
-        views = SimCam(self.size, self.views, self.crops_per_photo, self.photo_scale, self.seed).scene_views()
+        views = SimCam(size=self.size, views=self.views, crops_per_photo=self.crops_per_photo,
+                       photo_scale=self.photo_scale, seed=self.seed).scene_views()
         generators = {family: load_generator(family) for family in self.families}
         rows = []
         rng = np.random.default_rng([self.seed, 7])
-        for split, scene, view in views:
-            content = scene_content(scene, view, self.size, self.photo_scale, self.crops_per_photo, self.seed)
-            batch = torch.from_numpy(content).permute(2, 0, 1)[None].float()
+        for start in range(0, len(views), BATCH):
+            chunk = views[start:start + BATCH]
+            contents = [scene_content(scene, view, self.size, self.photo_scale, self.crops_per_photo, self.seed)
+                        for _, scene, view in chunk]
+            batch = torch.from_numpy(np.stack(contents)).permute(0, 3, 1, 2).float()
             for family, generator in generators.items():
-                with torch.no_grad():
-                    output = generator(batch)[0].permute(1, 2, 0).numpy()
-                pixels = np.clip(np.floor(output * 255 + 0.5), 0, 255).astype(np.uint8)
-                file = f"{split}/{family}/{scene}_{view}.jpg"
-                write(staging / file, encode(pixels, jpeg_container(int(rng.integers(85, 98)))))
-                rows.append(dict(id=f"{family}/{scene}_{view}", split=split, source="synthetic", camera="",
-                                 device="", scene=scene, generator=family, file=file))
+                with torch.inference_mode():
+                    outputs = generator(batch).permute(0, 2, 3, 1).numpy()
+                for (split, scene, view), output in zip(chunk, outputs):
+                    pixels = np.clip(np.floor(output * 255 + 0.5), 0, 255).astype(np.uint8)
+                    file = f"{split}/{family}/{scene}_{view}.jpg"
+                    write(staging / file, encode(pixels, jpeg_container(int(rng.integers(85, 98)))))
+                    rows.append(dict(id=f"{family}/{scene}_{view}", split=split, source="synthetic", camera="",
+                                     device="", scene=scene, generator=family, file=file))
         return rows
 
     @classmethod

@@ -90,9 +90,10 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
                           datasets=split_values(dataset), perturbations=perturb, targets=split_values(target),
                           data_root=str(data_root) if data_root else None, dataset_options=key_values(dataset_opt),
                           n=n, seed=seed, device=device, out=out, cache=cache, executor=executor, progress=not quiet)
-    except (registry.UnknownPluginError, PerturbationError, KeyError, ValueError, FileNotFoundError,
-            NotImplementedError) as error:
-        fail(str(error).strip("'\""))
+    except KeyError as error:  # str() of a KeyError quotes its message
+        fail(str(error.args[0]) if error.args else str(error))
+    except (PerturbationError, ValueError, FileNotFoundError, NotImplementedError) as error:
+        fail(str(error))
     typer.echo(to_markdown(wide(result.summary)))
     skipped = result.manifest["skipped"]
     if skipped["count"]:
@@ -184,6 +185,26 @@ def check(folder: Path = typer.Argument(..., help="a run's output folder (or its
         typer.secho(f"{len(problems)} metric(s) moved beyond tolerance or are missing", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"ok: every metric of {against} within tolerance")
+
+
+weights_app = typer.Typer(no_args_is_help=True, help="Import weights that are not ours to ship.")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("import")
+def import_weights(name: str = typer.Argument(..., help="noiseprint"),
+                   source: Path = typer.Argument(..., help="a clone of grip-unina/noiseprint (or a folder of .npz)"),
+                   to: Optional[Path] = typer.Option(None, help="destination (default: the weights folder in the cache)")):
+    """Convert official weights (TensorFlow checkpoints, read without TensorFlow) to safetensors."""
+    from .weights import import_noiseprint
+
+    if name != "noiseprint":
+        fail(f"no importer for {name!r}; importers: noiseprint")
+    try:
+        manifest = import_noiseprint(source, to)
+    except (FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    typer.echo(f"wrote {len(manifest['files'])} networks to {manifest['destination']}")
 
 
 def main() -> None:

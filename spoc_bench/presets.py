@@ -1,8 +1,4 @@
-"""Presets: whole grids by name. Flags given beside a preset replace its parts.
-
-``demo`` is the stand-in dataset built from photographs inside installed wheels, used until the
-simulated-camera dataset ``simcam`` exists.
-"""
+"""Presets: whole grids by name. Flags given beside a preset replace its parts."""
 
 from __future__ import annotations
 
@@ -12,23 +8,23 @@ SMOKE_PERTURBATIONS = ("none", "jpeg:90", "resize:0.5", "blur:1")
 
 PRESETS: dict[str, dict] = {
     "smoke": {
-        "datasets": ["demo"],
+        "datasets": ["simcam"],
         "attacks": ["identity"],
         "detectors": ["jpeg-table", "spectrum"],
         "perturbations": list(SMOKE_PERTURBATIONS),
-        "n": 36,
+        "n": 48,
         "description": "the CI regression: a minute or less on 2 CPU cores",
     },
     "default": {
-        "datasets": ["demo"],
+        "datasets": ["simcam"],
         "attacks": ["identity"],
         "detectors": ["jpeg-table", "spectrum"],
         "perturbations": list(FIELD_GRID),
-        "n": 90,
+        "n": 96,
         "description": "what `spoc-bench run` does: minutes on a laptop CPU",
     },
     "paper": {
-        "datasets": ["demo"],
+        "datasets": ["simcam"],
         "attacks": ["identity"],
         "detectors": ["jpeg-table", "spectrum"],
         "perturbations": list(FIELD_GRID),

@@ -251,7 +251,9 @@ class Session:
 
     def detect(self, dataset: Dataset, spec: str, perturbation: Perturbation, group: Group) -> pd.DataFrame:
         detector = self.detector(dataset, spec)
-        weights = f"fit:{dataset.name}" if detector.needs_fit else detector.weights
+        weights = detector.weights
+        if detector.needs_fit:  # fitted on this dataset: "fit:simcam", or "grip+fit:simcam" for fingerprints
+            weights = f"fit:{dataset.name}" if weights == "fit" else f"{weights}+fit:{dataset.name}"
         key = cache_module.key(kind="rows", detector=detector.name, config=detector.config(),
                                weights=detector.weights_id(), fitted_on=self.dataset_key(dataset) if detector.needs_fit else "",
                                perturbation=str(perturbation), images=group.key)

@@ -55,7 +55,7 @@ def dataset_sheet(dataset: Dataset, out: Path, split: str = "defender-train", pe
     for axis, title in zip(axes[0], ("sample", "noise residual x8", "mean log spectrum of residuals")):
         axis.set_title(title, fontsize=10)
     figure.suptitle(f"{dataset.name}: {split} (n <= {per_class} images per row for spectra)", fontsize=11)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.4 / len(labels)))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp.png")

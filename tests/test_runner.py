@@ -16,7 +16,7 @@ from PIL import Image
 
 from tests.conftest import save_jpeg, textured
 
-SMALL = dict(attacks=["identity"], detectors=["jpeg-table", "spectrum"], perturbations="none,jpeg:90", n=12)
+SMALL = dict(datasets=["demo"], attacks=["identity"], detectors=["jpeg-table", "spectrum"], perturbations="none,jpeg:90", n=12)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_changed_perturbation_recomputes_only_its_cells(demo_env, tmp_path, mo
 
 def test_killed_run_resumes_to_identical_tables(demo_env, tmp_path):
     command = [sys.executable, "-m", "spoc_bench.cli", "run", "--preset", "smoke", "-q", "--n", "24",
-               "--data-root", demo_env["data_root"],
+               "--dataset", "demo", "--data-root", demo_env["data_root"],
                "--perturb", "none,jpeg:90,resize:0.5,blur:1"]
     environment = {**os.environ, "SPOC_BENCH_CACHE": str(tmp_path / "killed-cache")}
     process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], env=environment,
@@ -102,8 +102,8 @@ def test_folder_run_counts_bad_files_and_small_images(tmp_path):
     (test / "cam90" / "broken.jpg").write_bytes((test / "cam90" / "defender-testcam90_0.jpg").read_bytes()[:300])
     (test / "cam90" / "readme.md").write_text("hello")
     Image.fromarray(textured(1, 8)).save(test / "gan" / "tiny.png")
-    result = spoc_bench.run("smoke", datasets=["folder"], progress=False, out=tmp_path / "out", data_root=str(root),
-                            dataset_options={"synthetic": ["gan"]}, **{**SMALL, "n": None})
+    result = spoc_bench.run("smoke", progress=False, out=tmp_path / "out", data_root=str(root),
+                            dataset_options={"synthetic": ["gan"]}, **{**SMALL, "datasets": ["folder"], "n": None})
     files = {Path(f["file"]).name: f["reason"] for f in result.manifest["skipped"]["files"]}
     assert files["readme.md"] == "not an image file (suffix .md)"
     assert "corrupt" in files["broken.jpg"]
