@@ -11,7 +11,10 @@ up-sampling layer, so detectors can be trained on some and tested on others:
 - ``pixelshuffle``: sub-pixel convolution (a 3x3 convolution to 4x channels + pixel shuffle).
 
 Encoder: 3x3 conv, then two stride-2 4x4 convs (1/4 resolution); decoder: two up-sampling stages
-of the family, then a 3x3 conv and a sigmoid. Trained with an L1 reconstruction loss (Adam 1e-3)
+of the family, the last of which emits the RGB image (as DCGAN's last transposed convolution does:
+no smoothing layer after it to hide its traces), then a sigmoid. The families do not leave equal traces: transposed convolution and pixel shuffle leave clear peaks
+at 1/2 or 1/4 of the sampling rate, resize-convolutions (``nearest``, ``bilinear``) weaker ones,
+as in real generators. Trained with an L1 reconstruction loss (Adam 1e-3)
 on random crops of the scene pool (photographs and dead-leaves scenes of their own seeds). Weights
 are trained by ``spoc-bench train dataset synthetic`` and shipped in ``datasets/weights/`` as
 safetensors with a manifest (sha256, recipe, data version, final loss).
@@ -64,8 +67,7 @@ def build_generator(family: str):
         nn.Conv2d(3, a, 3, padding=1), nn.ReLU(),
         nn.Conv2d(a, b, 4, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(b, c, 4, stride=2, padding=1), nn.ReLU(),
-        up(c, b), nn.ReLU(), up(b, a), nn.ReLU(),
-        nn.Conv2d(a, 3, 3, padding=1), nn.Sigmoid(),
+        up(c, b), nn.ReLU(), up(b, 3), nn.Sigmoid(),
     )
 
 
