@@ -33,6 +33,24 @@ def mean_ci(values, seed: int = 0) -> tuple[float, float, float, int]:
     return value, float(result.confidence_interval.low), float(result.confidence_interval.high), values.size
 
 
+def cluster_mean_ci(values, clusters, ids, seed: int = 0) -> tuple[float, float, float, int]:
+    """Mean over rows with a percentile bootstrap that resamples whole clusters (e.g. every row made
+    from one input image); ``n`` counts the distinct ``ids``."""
+    values = np.asarray(values, dtype=float)
+    codes, _ = pd.factorize(pd.Series(clusters))
+    n = int(pd.Series(ids).nunique())
+    if values.size == 0:
+        return np.nan, np.nan, np.nan, 0
+    value = float(values.mean())
+    sums, counts = np.bincount(codes, values), np.bincount(codes)
+    if counts.size < 2 or np.all(values == values[0]):
+        return value, value, value, n
+    draws = np.random.default_rng(seed).integers(0, counts.size, (RESAMPLES, counts.size))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = np.percentile(means, [50 * (1 - LEVEL), 50 * (1 + LEVEL)])
+    return value, float(low), float(high), n
+
+
 def auc_ci(negatives, positives, seed: int = 0) -> tuple[float, float, float, int]:
     """ROC AUC with positives the synthetic class; a stratified bootstrap resamples each class."""
     negatives, positives = np.asarray(negatives, float), np.asarray(positives, float)
@@ -127,12 +145,19 @@ def _cell_metrics(context, reals, inputs, attacked, seed):
         if n:
             out.append({**context, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "n": n})
 
+    pooled = context["target"] == "all"
     if task == "camera":
         add("acc", mean_ci(reals.pred == reals.camera, seed))
-        add("asr", mean_ci(attacked.pred == attacked.aim, seed))
         before = attacked[["input_id", "aim"]].merge(inputs[["id", "pred"]], left_on="input_id", right_on="id")
-        add("asr_before", mean_ci(before.pred == before.aim, seed))
-    else:
+        if pooled:  # (image, target) pairs of one input are not independent: resample inputs
+            add("asr", cluster_mean_ci(attacked.pred == attacked.aim, attacked.input_id, attacked.id, seed))
+            add("asr_before", cluster_mean_ci(before.pred == before.aim, before.input_id, before.input_id, seed))
+        else:
+            add("asr", mean_ci(attacked.pred == attacked.aim, seed))
+            add("asr_before", mean_ci(before.pred == before.aim, seed))
+    if pooled:  # an untargeted attack's image stands once for all targets: count it once
+        attacked = attacked.drop_duplicates("id")
+    if task == "synthetic":
         add("auc", auc_ci(reals.score, attacked.score, seed))
         add("auc_before", auc_ci(reals.score, inputs.score, seed))
         add("acc@0.5", mean_ci(np.r_[reals.score < 0.5, attacked.score >= 0.5], seed))

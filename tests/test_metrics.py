@@ -66,6 +66,7 @@ def test_summary_of_a_camera_cell():
     assert value[("all", "psnr")] == 35.0
     n = summary.set_index(["target", "metric"]).n
     assert n[("all", "asr")] == 8 and n[("A", "acc")] == 10
+    assert n[("all", "asr_before")] == 4  # four inputs, each measured against two targets
     assert set(summary.threat_model) == {"black-box"}
 
 
@@ -80,3 +81,26 @@ def test_summary_of_a_synthetic_cell():
     value = summarise(rows).set_index("metric").value
     assert value["auc_before"] == 1.0 and value["auc"] == pytest.approx(0.2)  # 0.05 beats only the real 0.0
     assert value["acc@0.5"] == pytest.approx(5 / 8) and value["balanced_acc"] == pytest.approx(0.5)
+
+
+def test_cluster_bootstrap_resamples_whole_clusters():
+    from spoc_bench.metrics import cluster_mean_ci
+
+    # each cluster (input) is either always right or always wrong: 8 clusters, 8 copies each
+    values = np.repeat([1, 0, 1, 1, 0, 1, 0, 1], 8)
+    clusters = np.repeat(np.arange(8), 8)
+    value, low, high, n = cluster_mean_ci(values, clusters, clusters)
+    naive = mean_ci(values)
+    assert value == pytest.approx(5 / 8) and n == 8
+    assert (high - low) > 1.8 * (naive[2] - naive[1])  # copies are not new evidence
+
+
+def test_pooled_untargeted_attack_counts_each_image_once():
+    base = dict(dataset="d", detector="det", weights="w", perturbation="none", task="synthetic")
+    rows = pd.DataFrame(
+        [dict(base, source="real", id=f"r{i}", score=0.1 * i, attack="", threat_model="", target="") for i in range(5)]
+        + [dict(base, source="synthetic", id=f"s{i}", score=0.9, attack="", threat_model="", target="") for i in range(3)]
+        + [dict(base, source="attacked", id=f"s{i}@none", input_id=f"s{i}", score=0.9, attack="none",
+                threat_model="none", target=t, psnr=np.inf, ssim=1.0) for t in "AB" for i in range(3)])
+    summary = summarise(rows).set_index(["target", "metric"])
+    assert summary.loc[("all", "auc"), "n"] == 8 and summary.loc[("A", "auc"), "n"] == 8
