@@ -83,3 +83,16 @@ def test_show_writes_a_sheet(tmp_path, demo_root):
 
     with Image.open(tmp_path / "s.png") as sheet:
         assert sheet.width > 500 and sheet.height > 5 * 150  # five rows: 3 cameras, 2 generators
+
+
+def test_shipped_weights_round_trip_with_manifest(tmp_path):
+    import torch
+
+    from spoc_bench.shipped import file_sha256 as sha, load_weights, save_weights
+
+    path = save_weights({"w": torch.arange(4.0)}, "detector", "probe", "simcam", {"recipe": {"steps": 1}}, tmp_path)
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["sha256"] == sha(path) and manifest["command"] == "spoc-bench train detector probe"
+    assert torch.equal(load_weights("detector", "probe", "simcam", tmp_path)["w"], torch.arange(4.0))
+    with pytest.raises(FileNotFoundError, match="spoc-bench train detector other"):
+        load_weights("detector", "other", "simcam", tmp_path)
