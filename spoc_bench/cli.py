@@ -94,7 +94,11 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
         fail(str(error.args[0]) if error.args else str(error))
     except (PerturbationError, ValueError, FileNotFoundError, NotImplementedError) as error:
         fail(str(error))
-    typer.echo(to_markdown(wide(result.summary)))
+    summary = result.summary
+    if len(summary) and (summary.target == "all").any():  # the console shows the mean over targets
+        summary = summary[summary.target == "all"]
+        typer.echo("(rows averaged over targets; per-target rows are in summary.md)")
+    typer.echo(to_markdown(wide(summary)))
     skipped = result.manifest["skipped"]
     if skipped["count"]:
         typer.secho(f"skipped {skipped['count']} file(s): {skipped['by_reason']} (see run.json)", fg=typer.colors.YELLOW)
