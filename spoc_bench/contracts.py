@@ -155,6 +155,10 @@ class Attack(Plugin):
     target: str | None = None
     target_container: Container | None = None
 
+    def weights_id(self, target: str) -> str:
+        """sha256 of the weights used for ``target`` (for cache keys); empty where there are none."""
+        return ""
+
     def fit(self, target: str, target_samples: Sequence[Item] = (), **knowledge) -> "Attack":
         self.target = target
         self.target_container = typical_container([i.container for i in target_samples])

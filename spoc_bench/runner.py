@@ -182,9 +182,12 @@ class Session:
     def attacked(self, dataset: Dataset, spec: str, target: str, inputs: Group) -> Group:
         name, tag = split_spec(spec)
         attack: Attack = attacks.build(name, **({"weights": tag} if tag else {}))
+        if hasattr(attack, "device"):
+            attack.device = self.grid.device
         self.configs[f"attack:{spec}"] = attack.config()
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
         key = cache_module.key(kind="attacked", attack=name, config=attack.config(), target=aim,
+                               weights=attack.weights_id(target),
                                dataset=self.dataset_key(dataset), inputs=inputs.key)
         folder = self.cache.folder("attacked", key)
         index = self.cache.load_frame("attacked", key)

@@ -1,0 +1,68 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import spoc_bench
+from spoc_bench.images import jpeg_container, to_tensor
+
+SMALL = dict(size=64, views=(2, 1, 2), crops_per_photo=1, workers=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """SpoC trained for a few steps on a tiny simcam (the shipped weights are trained the same way)."""
+    folder = tmp_path_factory.mktemp("spoc")
+    options = {**SMALL, "root": str(folder / "data")}
+    from spoc_bench.attacks.spoc import SpoC
+
+    written = SpoC.train(target="gamma", dataset_options=options, steps=3, embedder_steps=3, batch=4,
+                         out=str(folder), log=lambda *a: None)
+    return folder, written
+
+
+def test_training_writes_embedder_and_generator_with_manifests(trained):
+    folder, written = trained
+    assert [p.name for p in written] == ["spoc-simcam-embedder.safetensors", "spoc-simcam-gamma.safetensors"]
+    manifest = json.loads((folder / "spoc-simcam-gamma.json").read_text())
+    assert manifest["target"] == "gamma" and manifest["data"]["split"] == "attacker"
+    assert manifest["recipe"]["content"] == 20.0 and manifest["recipe"]["adversarial"] == 0.1
+    embedder = json.loads((folder / "spoc-simcam-embedder.json").read_text())
+    assert len(embedder["classes"]) == 8 and embedder["recipe"]["dim"] == 512
+
+
+def test_attack_keeps_size_content_and_saves_like_the_target(trained):
+    folder, _ = trained
+    attack = spoc_bench.build_attack("spoc", weights_dir=str(folder))
+    assert attack.threat_model == "black-box" and attack.needs == {"target_samples"}
+    from spoc_bench.contracts import Item, Sample
+
+    target_container = jpeg_container(92, "4:2:0", make="Gamma", model="gamma")
+    sample_item = Item(Sample("t", "attacker", "real", camera="gamma"), np.zeros((8, 8, 3), np.uint8), target_container)
+    attack.fit("gamma", [sample_item])
+    images = to_tensor([np.random.default_rng(0).integers(0, 256, (72, 40, 3), dtype=np.uint8)])
+    out = attack(images)
+    assert out.shape == images.shape and (out - images).abs().max() <= 0.1 + 1e-6
+    saved = attack.save(out, [Item(Sample("s", "defender-test", "synthetic"), np.zeros((72, 40, 3), np.uint8),
+                                   jpeg_container(90))])
+    assert saved[0][1] == target_container
+    assert len(attack.weights_id("gamma")) == 64 and attack.weights_id("alpha-1") == "missing"
+
+
+def test_missing_generator_names_the_training_command(tmp_path):
+    attack = spoc_bench.build_attack("spoc", weights_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="spoc-bench train attack spoc"):
+        attack.fit("gamma", [])
+
+
+def test_generator_is_fully_convolutional_and_differentiable():
+    from spoc_bench.attacks._spoc_nets import Discriminator, Embedder, Generator
+
+    generator = Generator()
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in generator.modules()) == 7
+    images = torch.rand(2, 3, 40, 56, requires_grad=True)
+    generator(images).sum().backward()
+    assert images.grad is not None and images.grad.shape == images.shape
+    assert Discriminator()(torch.rand(2, 3, 64, 64)).shape == (2,)
+    assert Embedder(8).embedding(torch.rand(2, 3, 64, 64)).shape == (2, 512)
