@@ -142,6 +142,30 @@ def show(name: str = typer.Argument(..., help="a dataset name"),
     typer.echo(f"wrote {path}")
 
 
+@app.command("attack")
+def attack_images(name: str = typer.Argument(..., help="an attack that needs no detector, e.g. spoc"),
+                  target: str = typer.Option(..., help="the camera model to impersonate"),
+                  input: Path = typer.Option(..., "--input", help="folder of images (any size)"),
+                  output: Path = typer.Option(..., "--output", help="folder for the attacked images"),
+                  dataset: str = typer.Option("simcam", help="where the target's sample images come from"),
+                  data_root: Optional[Path] = typer.Option(None, "--data-root"),
+                  weights: Optional[str] = typer.Option(None, help="the attack's weights tag")):
+    """Attack every image of a folder and save each as the target camera saves its files."""
+    from .apply import attack_folder
+
+    try:
+        attack = registry.attacks.build(name, **({"weights": weights} if weights else {}))
+        data = registry.datasets.build(dataset, **({"root": str(data_root)} if data_root else {}))
+        data.prepare()
+        manifest = attack_folder(attack, data, target, input, output)
+    except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    images = manifest["images"]
+    mean = sum(r["psnr"] for r in images) / len(images) if images else float("nan")
+    typer.echo(f"attacked {len(images)} image(s) towards {target} (mean PSNR {mean:.2f} dB), "
+               f"skipped {len(manifest['skipped'])}; wrote {output}/manifest.json")
+
+
 @app.command()
 def report(folder: Path = typer.Argument(..., help="a run's output folder")):
     """Re-render the summary tables from a run's per-image rows."""

@@ -66,3 +66,29 @@ def test_generator_is_fully_convolutional_and_differentiable():
     assert images.grad is not None and images.grad.shape == images.shape
     assert Discriminator()(torch.rand(2, 3, 64, 64)).shape == (2,)
     assert Embedder(8).embedding(torch.rand(2, 3, 64, 64)).shape == (2, 512)
+
+
+def test_attack_a_folder_writes_target_files_and_a_manifest(trained, tmp_path):
+    from PIL import Image
+
+    from spoc_bench.apply import attack_folder
+
+    folder, _ = trained
+    source = tmp_path / "in"
+    source.mkdir()
+    from spoc_bench.datasets._scenes import load_photo
+
+    photo = (load_photo("coffee", 0.5)[:80, :96] * 255).round().astype(np.uint8)
+    Image.fromarray(photo).save(source / "a.png")
+    (source / "notes.txt").write_text("not an image")
+    dataset = spoc_bench.build_dataset("simcam", root=str(folder / "data"), **SMALL)
+    dataset.prepare()
+    manifest = attack_folder(spoc_bench.build_attack("spoc", weights_dir=str(folder)), dataset, "gamma",
+                             source, tmp_path / "out")
+    (record,) = manifest["images"]
+    from spoc_bench.images import read_image
+
+    pixels, container, _ = read_image(record["output"])
+    assert pixels.shape == (80, 96, 3) and container.model == "gamma" and container.is_jpeg
+    assert record["psnr"] > 20 and manifest["skipped"][0]["reason"].startswith("not an image")
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["weights_sha256"] == manifest["weights_sha256"]
