@@ -126,19 +126,31 @@ def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
 
 
 @app.command()
-def show(name: str = typer.Argument(..., help="a dataset name"),
+def show(what: str = typer.Argument(..., help="a dataset name, or `attack`"),
+         name: Optional[str] = typer.Argument(None, help="the attack's name (after `attack`)"),
          out: Optional[Path] = typer.Option(None, help="the PNG to write (default runs/show-<name>.png)"),
          split: str = typer.Option("defender-train"), per_class: int = typer.Option(16),
+         dataset: str = typer.Option("simcam", help="for `show attack`: the dataset"),
+         target: Optional[List[str]] = typer.Option(None, help="for `show attack`: target(s), default 3"),
          data_root: Optional[Path] = typer.Option(None, "--data-root")):
-    """Write a PNG sheet of a dataset: samples, noise residuals and spectra per camera and generator."""
-    from .show import dataset_sheet
+    """PNG sheets: `show DATASET` (samples, residuals, spectra per camera and generator) or
+    `show attack NAME` (inputs, outputs, differences, residuals, spectra per target)."""
+    from .show import attack_sheet, dataset_sheet
 
+    root = {"root": str(data_root)} if data_root else {}
     try:
-        dataset = registry.datasets.build(name, **({"root": str(data_root)} if data_root else {}))
-        dataset.prepare()
+        data = registry.datasets.build(dataset if what == "attack" else what, **root)
+        data.prepare()
+        if what == "attack":
+            if not name:
+                fail("show attack needs the attack's name, e.g. `spoc-bench show attack spoc`")
+            cameras = sorted({s.camera for s in data.samples("attacker") if s.camera})
+            targets = split_values(target) or cameras[:3]
+            path = attack_sheet(registry.attacks.build(name), data, targets, out or Path("runs") / f"show-{name}.png")
+        else:
+            path = dataset_sheet(data, out or Path("runs") / f"show-{what}.png", split, per_class)
     except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
         fail(str(error))
-    path = dataset_sheet(dataset, out or Path("runs") / f"show-{name}.png", split, per_class)
     typer.echo(f"wrote {path}")
 
 

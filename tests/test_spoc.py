@@ -92,3 +92,17 @@ def test_attack_a_folder_writes_target_files_and_a_manifest(trained, tmp_path):
     assert pixels.shape == (80, 96, 3) and container.model == "gamma" and container.is_jpeg
     assert record["psnr"] > 20 and manifest["skipped"][0]["reason"].startswith("not an image")
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["weights_sha256"] == manifest["weights_sha256"]
+
+
+def test_show_attack_draws_a_row_per_input_and_target(trained, tmp_path):
+    from PIL import Image
+
+    from spoc_bench.show import attack_sheet
+
+    folder, _ = trained
+    dataset = spoc_bench.build_dataset("simcam", root=str(folder / "data"), **SMALL)
+    dataset.prepare()
+    path = attack_sheet(spoc_bench.build_attack("spoc", weights_dir=str(folder)), dataset, ["gamma"],
+                        tmp_path / "attack.png", per_target=2)
+    with Image.open(path) as sheet:
+        assert sheet.width > 1000 and sheet.height >= 2 * 200
