@@ -1,0 +1,287 @@
+"""MISLnet (Bayar & Stamm, "Constrained convolutional neural networks: a new approach towards general
+purpose image manipulation detection", IEEE TIFS 13(11), 2018), used as a camera-model identifier: a
+constrained first layer of prediction-error filters suppresses the scene, a conventional CNN
+classifies what is left.
+
+**Network** (``detectors/_mislnet_net.py``): constrained conv, 3 filters of 5x5 (every slice's centre
+weight fixed to -1, its other 24 weights renormalised to sum to 1 after every optimiser step) -> conv
+96@7x7 stride 2 + BN + tanh + max pool 3x3/2 -> conv 64@5x5 + BN + tanh + max pool -> conv 64@5x5 + BN +
+tanh + max pool -> conv 128@1x1 + BN + tanh + max pool -> FC 200 + tanh -> FC 200 + tanh -> softmax. The
+number of constrained filters (3) is the project's recollection of the TIFS 2018 paper, which could
+not be read here: **unverified**, as are the paddings and the kind of the last pooling (see the
+network module).
+
+**Input.** The paper's input is a 256 x 256 patch of one colour layer (the green layer or grey
+levels, as recalled: unverified). Images here are RGB and the colour traces (demosaicing, chroma
+subsampling, colour processing) belong to the camera model, so by default all three channels enter
+the constrained layer (``channels="rgb"``: each filter has one 5x5 prediction-error slice per input
+channel, each slice constrained); ``channels="green"`` trains the paper's one-layer variant. The
+number of channels and the input size are read from the weights file. An image of another size is
+cut to its central ``size`` x ``size`` window, whose corner is moved down to a multiple of 8 so that
+the JPEG 8 x 8 grid (and the CFA's 2 x 2 period) keep the phase they have in the full image; images
+smaller than that are refused (``min_size``). Pixels enter as 8-bit values (x 255).
+
+**Weights** (tag ``simcam``, shipped in ``detectors/weights/mislnet-simcam.safetensors`` with a JSON
+manifest): trained by ``spoc-bench train detector mislnet`` (:meth:`MISLNetDetector.train`) on
+simcam's ``defender-train`` split only, with whole scenes held out for validation (the same scenes as
+``bondi2017``'s). Our choices for a 320-image training set on a CPU (the paper, as recalled: lr 0.001,
+momentum 0.95, batch 64, on far more patches; unverified):
+
+- SGD, momentum 0.9, weight decay 5e-4, batch 16, 30 epochs; lr 0.01, divided by 10 for the last third
+  of the epochs; the constrained layer learns at a tenth of that (``constrained_lr=0.1``). BatchNorm
+  after conv2 makes the loss blind to the scale of the prediction errors, so nothing holds the 24 free
+  weights back; once they take both signs their sum, the divisor of the renormalisation, can come
+  near 0 and the projection blows them up (measured: at the full lr, the largest weight went from 1
+  to 637 within 60 steps; at a tenth it stayed at the centre's 1). The layer starts from positive
+  weights for the same reason (see ``_mislnet_net.py``).
+- Augmentation: cyclic shifts of each training input by random multiples of 8 in y and x (the JPEG
+  8 x 8 grid and the CFA 2 x 2 period keep their phase; one wrap-around seam is added). Flips or odd
+  shifts would change the CFA phase, one of the traces being learnt.
+- BatchNorm statistics for evaluation are recomputed after every epoch over 128 training images (16 per
+  model) in one pass without gradients ("precise BN"); running averages over batches of 16 images
+  made the validation accuracy swing between epochs.
+- The epoch of best validation accuracy is kept (ties: lower validation loss).
+
+The manifest records the recipe, the data version, the time, the validation accuracy and the
+``defender-test`` accuracy measured once after training (never used to choose anything). Shipped
+weights (``-o threads=1``, 919 s on a shared 2-core CPU): validation accuracy 0.891 (64 images, epoch
+28), defender-test accuracy 0.849 (163 of 192): **below the issue's target of 0.95**. The training
+loss was still about 0.35 at the end (320 whole images are few for this network); a first training
+without the lower constrained-layer lr, the shifts and the BatchNorm recalibration reached 0.844 on
+validation (0.823 on defender-test) with its constrained weights blown up to 63.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from spoc_bench.contracts import Dataset, Detector
+from spoc_bench.images import Container
+from spoc_bench.registry import register_detector
+
+from .bondi2017 import (SIMCAM, data_version, defender_test_accuracy, deterministic, images_tensor, pack_classes,
+                        read_split, simcam_dataset, unpack_classes, validation_scenes, write_manifest)
+
+NAME = "mislnet"
+GRID = 8
+CHANNELS = {"rgb": (0, 1, 2), "green": (1,)}
+RECIPE = {"optimizer": "SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch": 16, "epochs": 30,
+          "lr_schedule": "x0.1 for the last third of the epochs", "channels": "rgb", "input_size": 256,
+          "constraint": "after initialisation and every optimiser step",
+          "constrained_lr": 0.1, "augment": True,
+          "augmentation": "cyclic shifts of the input by random multiples of 8 in y and x",
+          "evaluation_batchnorm": "statistics recomputed after every epoch over 128 training images (16 per model)",
+          "initialisation": "constrained layer: uniform [0, 1) then the constraint; others: torch defaults",
+          "selection": "best validation accuracy (ties: lower validation loss)",
+          "validation": "whole scenes of defender-train held out (about 1/6 of its images)"}
+
+
+def central_crop(images, size: int):
+    """The central ``size`` x ``size`` window of ``[N, C, H, W]``, its corner moved down to a multiple
+    of 8 (a view: differentiable)."""
+    height, width = images.shape[-2:]
+    if height < size or width < size:
+        raise ValueError(f"{NAME}: images of {height}x{width} px are smaller than the network's input of {size} px")
+    top, left = (height - size) // 2 // GRID * GRID, (width - size) // 2 // GRID * GRID
+    return images[..., top:top + size, left:left + size]
+
+
+def recalibrate(net, batches) -> None:
+    """Replace the BatchNorm running statistics by their averages over ``batches`` (a pass in train mode
+    without gradients: "precise BN"); the network is left in eval mode."""
+    import torch
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    net.train()
+    with torch.no_grad():
+        for batch in batches:
+            net(batch)
+    for norm in norms:
+        norm.momentum = 0.1
+    net.eval()
+
+
+@register_detector("mislnet")
+class MISLNetDetector(Detector):
+    """Camera model by MISLnet, a CNN whose first layer learns prediction-error filters (Bayar & Stamm, TIFS 2018)."""
+
+    task = "camera"
+    device = "cpu"  # the runner sets it
+
+    def __init__(self, weights: str = "simcam", weights_dir: str | None = None):
+        if weights == "fit":
+            raise ValueError(f"{NAME}: trained weights only (tag 'simcam'); train others with "
+                             f"`spoc-bench train detector {NAME}`")
+        self.weights, self.weights_dir = weights, weights_dir
+        self._network = None
+
+    # ------------------------------------------------------------------------------ weights
+    def weights_file(self) -> Path:
+        from spoc_bench.shipped import load_weights, weights_path
+
+        path = weights_path("detector", NAME, self.weights, self.weights_dir)
+        if not path.exists():
+            load_weights("detector", NAME, self.weights, self.weights_dir)  # raises its clear error
+        return path
+
+    def weights_id(self) -> str:
+        from spoc_bench.shipped import file_sha256
+
+        return file_sha256(self.weights_file())
+
+    def network(self):
+        """The frozen network (eval mode) on ``device``."""
+        if self._network is None:
+            from spoc_bench.detectors._mislnet_net import MISLNet
+            from spoc_bench.shipped import load_weights
+
+            state = load_weights("detector", NAME, self.weights, self.weights_dir)
+            self._classes = unpack_classes(state.pop("meta.classes"))
+            self._size = int(state.pop("meta.size"))
+            self._network = MISLNet.from_state(state, self._size).requires_grad_(False).eval()
+        return self._network.to(self.device)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        self.network()
+        return self._classes
+
+    @property
+    def min_size(self) -> int:
+        self.network()
+        return self._size
+
+    def fit(self, dataset: Dataset) -> "MISLNetDetector":
+        return self  # trained weights; nothing is fitted on the benchmark's data
+
+    def predict(self, images, containers: Sequence[Container] | None = None):
+        import torch
+
+        net = self.network()
+        pixels = central_crop(images.to(self.device, torch.float32), self._size)
+        if net.channels == 1:
+            pixels = pixels[:, 1:2]
+        return net(pixels).softmax(dim=1)
+
+    # ----------------------------------------------------------------------------- training
+    @classmethod
+    def train(cls, epochs: int = RECIPE["epochs"], seed: int = 0, tag: str = "simcam", out: str | None = None,
+              channels: str = RECIPE["channels"], input_size: int = RECIPE["input_size"], root: str | None = None,
+              size: int = SIMCAM["size"], views=SIMCAM["views"], crops_per_photo: int = SIMCAM["crops_per_photo"],
+              max_steps: int | None = None, threads: int | None = None, augment: bool = RECIPE["augment"],
+              constrained_lr: float = RECIPE["constrained_lr"], device: str = "cpu", log=print) -> list[Path]:
+        """Train on simcam's defender-train (scenes held out for validation) and write the weights
+        (``<out or detectors/weights>/mislnet-<tag>.safetensors``) and their manifest.
+
+        ``channels``: ``rgb`` or ``green``; ``input_size``: the network's input size (central crops);
+        ``root``/``size``/``views``/``crops_per_photo`` choose the simcam data (default: the default
+        dataset in the cache); ``max_steps`` stops early (for tests); ``threads`` sets torch's CPU
+        threads while training (the shipped weights: 1)."""
+        import torch
+        import torch.nn.functional as F
+
+        from spoc_bench.detectors._mislnet_net import MISLNet
+        from spoc_bench.shipped import save_weights
+
+        if channels not in CHANNELS:
+            raise ValueError(f"{NAME}: channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
+        started = time.perf_counter()
+        dataset = simcam_dataset(root, size, views, crops_per_photo)
+        pixels, cameras, scenes, _ = read_split(dataset, "defender-train")
+        classes = tuple(sorted(set(cameras)))
+        held_out = validation_scenes(scenes, seed)
+        is_val = np.array([s in held_out for s in scenes])
+        labels = torch.tensor([classes.index(c) for c in cameras])
+        crops = central_crop(images_tensor(pixels), input_size)[:, list(CHANNELS[channels])].contiguous()  # uint8
+        train_index, val_index = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        log(f"{NAME}: {len(train_index)} training images, {len(val_index)} validation images of scenes "
+            f"{held_out}; {len(classes)} models; input {input_size} px, {channels}")
+
+        # BatchNorm statistics for evaluation: recomputed after every epoch over a fixed set of training
+        # images, 16 per model (batches of 16 give running averages too noisy to evaluate with)
+        rng = np.random.default_rng([seed, 5])
+        recalibration = np.sort(np.concatenate([rng.permutation(train_index[labels[train_index].numpy() == k])[:16]
+                                                for k in range(len(classes))]))
+
+        def to_input(indices):
+            return crops[torch.as_tensor(indices)].to(device).float() / 255
+
+        options = {"epochs": epochs, "seed": seed, "tag": tag, "channels": channels, "input_size": input_size,
+                   "size": size, "views": list(views), "crops_per_photo": crops_per_photo, "max_steps": max_steps,
+                   "threads": threads, "augment": augment, "constrained_lr": constrained_lr, "device": device}
+        with deterministic(seed, threads):
+            threads_used = torch.get_num_threads()
+            net = MISLNet(len(classes), len(CHANNELS[channels]), input_size).to(device)
+            constrained = list(net.constrained.parameters())
+            others = [p for p in net.parameters() if all(p is not q for q in constrained)]
+            optimiser = torch.optim.SGD([{"params": constrained, "scale": constrained_lr}, {"params": others, "scale": 1.0}],
+                                        lr=RECIPE["lr"], momentum=RECIPE["momentum"], weight_decay=RECIPE["weight_decay"])
+            decay_from = epochs - epochs // 3
+            generator = torch.Generator().manual_seed(seed)
+            history, best, steps = [], None, 0
+            for epoch in range(epochs):
+                for group in optimiser.param_groups:
+                    group["lr"] = RECIPE["lr"] * group["scale"] * (0.1 if epoch >= decay_from else 1.0)
+                net.train()
+                order, losses = train_index[torch.randperm(len(train_index), generator=generator).numpy()], []
+                for start in range(0, len(order), RECIPE["batch"]):
+                    chosen = order[start:start + RECIPE["batch"]]
+                    batch = to_input(chosen)
+                    if augment:  # cyclic shifts by multiples of 8: the JPEG and CFA grids keep their phase
+                        shifts = torch.randint(0, input_size // GRID, (len(chosen), 2), generator=generator) * GRID
+                        batch = torch.stack([image.roll(tuple(shift.tolist()), dims=(-2, -1))
+                                             for image, shift in zip(batch, shifts)])
+                    loss = F.cross_entropy(net(batch), labels[chosen].to(device))
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    net.constrained.constrain()
+                    losses.append(loss.item())
+                    steps += 1
+                    if max_steps is not None and steps >= max_steps:
+                        break
+                recalibrate(net, [to_input(recalibration[s:s + 32]) for s in range(0, len(recalibration), 32)])
+                with torch.no_grad():
+                    logits = torch.cat([net(to_input(val_index[s:s + 32])).cpu() for s in range(0, len(val_index), 32)])
+                val_loss = float(F.cross_entropy(logits, labels[val_index]))
+                val_acc = float((logits.argmax(1) == labels[val_index]).double().mean())
+                record = {"epoch": epoch + 1, "train_loss": round(float(np.mean(losses)), 5),
+                          "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5),
+                          "constrained_max_abs": round(float(net.constrained.weight.detach().abs().max()), 4)}
+                history.append(record)
+                log(f"{NAME}: epoch {epoch + 1}/{epochs}: train loss {record['train_loss']:.4f}, validation loss "
+                    f"{val_loss:.4f}, accuracy {val_acc:.3f}, constrained max |w| {record['constrained_max_abs']:.3f} "
+                    f"({time.perf_counter() - started:.0f} s)")
+                if best is None or (val_acc, -val_loss) > (best[0], -best[1]):
+                    best = (val_acc, val_loss, epoch + 1,
+                            {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+                if max_steps is not None and steps >= max_steps:
+                    break
+        seconds = time.perf_counter() - started
+        state = {**best[3], "meta.classes": pack_classes(classes), "meta.size": torch.tensor(input_size)}
+        recipe = {**RECIPE, "epochs": epochs, "channels": channels, "input_size": input_size, "augment": augment,
+                  "augmentation": RECIPE["augmentation"] if augment else "none",
+                  "constrained_lr": constrained_lr,
+                  **({"max_steps": max_steps} if max_steps is not None else {})}
+        manifest = {"recipe": recipe, "seed": seed, "data_version": data_version(dataset), "classes": list(classes),
+                    "validation_scenes": held_out, "train_images": len(train_index),
+                    "validation_images": len(val_index), "device": device, "torch": torch.__version__,
+                    "threads": threads_used, "options": options, "training_seconds": round(seconds, 1),
+                    "best_epoch": best[2], "final_validation_accuracy": round(best[0], 5),
+                    "final_validation_loss": round(best[1], 5), "history": history}
+        path = save_weights(state, "detector", NAME, tag, manifest, Path(out) if out else None)
+        detector = cls(weights=tag, weights_dir=str(path.parent))
+        detector.device = device
+        test_acc, test_n = defender_test_accuracy(detector, dataset)
+        manifest.update(defender_test_accuracy=round(test_acc, 5), defender_test_images=test_n)
+        log(f"{NAME}: validation accuracy {best[0]:.3f} (epoch {best[2]}), defender-test accuracy {test_acc:.3f} "
+            f"({test_n} images), {seconds:.0f} s of training")
+        write_manifest(path, manifest)
+        return [path, path.with_suffix(".json")]
