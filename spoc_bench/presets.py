@@ -10,7 +10,7 @@ PRESETS: dict[str, dict] = {
     "smoke": {
         "datasets": ["simcam"],
         "attacks": ["identity"],
-        "detectors": ["jpeg-table", "spectrum"],
+        "detectors": ["jpeg-table", "spectrum", "bondi2017"],
         "perturbations": list(SMOKE_PERTURBATIONS),
         "n": 48,
         "description": "the CI regression: a minute or less on 2 CPU cores",
@@ -18,7 +18,7 @@ PRESETS: dict[str, dict] = {
     "default": {
         "datasets": ["simcam"],
         "attacks": ["identity"],
-        "detectors": ["jpeg-table", "spectrum"],
+        "detectors": ["jpeg-table", "spectrum", "dct", "bondi2017"],
         "perturbations": list(FIELD_GRID),
         "n": 96,
         "description": "what `spoc-bench run` does: minutes on a laptop CPU",
