@@ -2,7 +2,8 @@
 ``blur:SIGMA`` and chains such as ``resize:0.5+jpeg:90``.
 
 Every step ends in 8-bit pixels, as a saved file would: ``jpeg:Q`` compresses with the IJG tables of
-quality Q (4:2:0) and the image is a JPEG afterwards; ``resize`` (bicubic, anti-aliased) and ``blur``
+quality Q (4:2:0) and the image is a JPEG afterwards; ``resize`` (Pillow's bicubic, whose support
+widens with the factor when shrinking: anti-aliased) and ``blur``
 (Gaussian, reflected borders, radius 4 sigma) leave a losslessly saved image. ``none`` keeps the
 image and its container exactly as they are. All steps are deterministic.
 """
@@ -110,14 +111,12 @@ def _jpeg(pixels: np.ndarray, container: Container, quality: float):
 
 
 def _resize(pixels: np.ndarray, container: Container, factor: float):
-    import torch
-    import torch.nn.functional as F
+    from PIL import Image
 
     height, width = pixels.shape[:2]
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].double()
-    resized = F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False)
-    return _to_uint8(resized[0].permute(1, 2, 0).numpy()), container.lossless()
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    resized = Image.fromarray(pixels).resize(size, Image.Resampling.BICUBIC)  # anti-aliased when shrinking
+    return np.asarray(resized, dtype=np.uint8).copy(), container.lossless()
 
 
 def _blur(pixels: np.ndarray, container: Container, sigma: float):
