@@ -26,6 +26,7 @@ real and fake files must share a format (a JPEG-vs-PNG difference is a known sho
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -87,6 +88,13 @@ def load_generator(family: str, folder: Path = WEIGHTS_DIR):
     return model.eval()
 
 
+@functools.lru_cache(maxsize=8)
+def weights_digest(families: tuple[str, ...]) -> str:
+    """A short digest of the families' weight files (read once per process)."""
+    digests = "".join(file_sha256(weights_file(f)) if weights_file(f).exists() else "missing" for f in families)
+    return hashlib.sha256(digests.encode()).hexdigest()[:12]
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -106,8 +114,7 @@ class Synthetic(GeneratedDataset):
         self.crops_per_photo, self.photo_scale, self.seed, self.root = crops_per_photo, photo_scale, seed, root
 
     def weights_digest(self) -> str:
-        digests = "".join(file_sha256(weights_file(f)) if weights_file(f).exists() else "missing" for f in self.families)
-        return hashlib.sha256(digests.encode()).hexdigest()[:12]
+        return weights_digest(self.families)
 
     @property
     def folder(self) -> Path:

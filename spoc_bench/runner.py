@@ -114,7 +114,7 @@ def run(preset: str | None = "default", *, out=None, cache=None, executor: str =
     frames = build_executor(executor).map(lambda job: session.detect(*job), jobs,
                                           description="detect", progress=progress)
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    summary = summarise(rows, seed=grid.seed) if len(rows) else pd.DataFrame()
+    summary = session.summary(rows)
     session.timings["total"] = time.perf_counter() - started
     manifest = session.manifest()
     if out is not None:
@@ -146,6 +146,7 @@ class Session:
         self._datasets: dict[str, Dataset] = {}
         self._detectors: dict[tuple, Detector] = {}
         self._decoded: OrderedDict[Sample, Item] = OrderedDict()
+        self.row_keys: list[str] = []  # every per-image rows key, in order (they determine the summary)
 
     # ------------------------------------------------------------------------------- datasets
     def dataset(self, name: str) -> Dataset:
@@ -260,6 +261,7 @@ class Session:
         key = cache_module.key(kind="rows", detector=detector.name, config=detector.config(),
                                weights=detector.weights_id(), fitted_on=self.dataset_key(dataset) if detector.needs_fit else "",
                                perturbation=str(perturbation), images=group.key)
+        self.row_keys.append(key)
         rows = self.cache.load_frame("rows", key)
         if rows is None:
             rows = self._predict(dataset, spec, perturbation, group)
@@ -286,6 +288,17 @@ class Session:
                                 "score": float(p[-1] if detector.task == "synthetic" else p[best]),
                                 "probs": p.astype(np.float32).tolist()})
         return pd.DataFrame.from_records(records, columns=["id", "camera", "generator", "pred", "score", "probs"])
+
+    def summary(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The summary of these rows, read back when the same rows were summarised before."""
+        if not len(rows):
+            return pd.DataFrame()
+        key = cache_module.key(kind="summary", rows=self.row_keys, seed=self.grid.seed)
+        summary = self.cache.load_frame("summaries", key)
+        if summary is None:
+            summary = summarise(rows, seed=self.grid.seed)
+            self.cache.save_frame("summaries", key, summary)
+        return summary
 
     # ------------------------------------------------------------------------------ plumbing
     def batches(self, dataset: Dataset, samples: Sequence[Sample], perturbation: Perturbation | None = None,
