@@ -64,6 +64,7 @@ import numpy as np
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
+from spoc_bench.shipped import ShippedDetectorWeights
 
 NAME = "bondi2017"
 PATCH = 64
@@ -232,7 +233,7 @@ def defender_test_accuracy(detector: Detector, dataset: Dataset, batch: int = 16
 
 # -------------------------------------------------------------------------------- the detector
 @register_detector("bondi2017")
-class Bondi2017(Detector):
+class Bondi2017(ShippedDetectorWeights, Detector):
     """Camera model from the 32 best 64x64 patches by a 4-conv CNN, patch scores accumulated (Bondi et al., SPL 2017)."""
 
     task = "camera"
@@ -250,19 +251,6 @@ class Bondi2017(Detector):
         self._network = None
 
     # ------------------------------------------------------------------------------ weights
-    def weights_file(self) -> Path:
-        from spoc_bench.shipped import load_weights, weights_path
-
-        path = weights_path("detector", NAME, self.weights, self.weights_dir)
-        if not path.exists():
-            load_weights("detector", NAME, self.weights, self.weights_dir)  # raises its clear error
-        return path
-
-    def weights_id(self) -> str:
-        from spoc_bench.shipped import file_sha256
-
-        return file_sha256(self.weights_file())
-
     def network(self):
         """The frozen network (eval mode) on ``device``."""
         if self._network is None:

@@ -62,6 +62,7 @@ import numpy as np
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
+from spoc_bench.shipped import ShippedDetectorWeights
 
 from .bondi2017 import (SIMCAM, data_version, defender_test_accuracy, deterministic, images_tensor, pack_classes,
                         read_split, simcam_dataset, unpack_classes, validation_scenes, write_manifest)
@@ -109,7 +110,7 @@ def recalibrate(net, batches) -> None:
 
 
 @register_detector("mislnet")
-class MISLNetDetector(Detector):
+class MISLNetDetector(ShippedDetectorWeights, Detector):
     """Camera model by MISLnet, a CNN whose first layer learns prediction-error filters (Bayar & Stamm, TIFS 2018)."""
 
     task = "camera"
@@ -123,19 +124,6 @@ class MISLNetDetector(Detector):
         self._network = None
 
     # ------------------------------------------------------------------------------ weights
-    def weights_file(self) -> Path:
-        from spoc_bench.shipped import load_weights, weights_path
-
-        path = weights_path("detector", NAME, self.weights, self.weights_dir)
-        if not path.exists():
-            load_weights("detector", NAME, self.weights, self.weights_dir)  # raises its clear error
-        return path
-
-    def weights_id(self) -> str:
-        from spoc_bench.shipped import file_sha256
-
-        return file_sha256(self.weights_file())
-
     def network(self):
         """The frozen network (eval mode) on ``device``."""
         if self._network is None:

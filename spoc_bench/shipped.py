@@ -54,3 +54,20 @@ def save_weights(tensors: dict, kind: str, name: str, tag: str, manifest: dict,
               "command": f"spoc-bench train {kind} {name}", "written": time.strftime("%Y-%m-%d"), **manifest}
     atomic_write(path.with_suffix(".json"), json.dumps(record, indent=2, default=str).encode())
     return path
+
+
+class ShippedDetectorWeights:
+    """Mixin for detectors whose ``weights`` tag names a shipped file ``<name>-<tag>.safetensors``
+    (in ``weights_dir`` when given): its path and its sha256 (the cache keys' weights id)."""
+
+    weights: str
+    weights_dir: str | None = None
+
+    def weights_file(self) -> Path:
+        path = weights_path("detector", self.name, self.weights, self.weights_dir)
+        if not path.exists():
+            load_weights("detector", self.name, self.weights, self.weights_dir)  # raises its clear error
+        return path
+
+    def weights_id(self) -> str:
+        return file_sha256(self.weights_file())
