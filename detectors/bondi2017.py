@@ -303,7 +303,6 @@ class Bondi2017(ShippedDetectorWeights, Detector):
         import torch.nn.functional as F
 
         from spoc_bench.detectors._bondi2017_net import BondiNet
-        from spoc_bench.shipped import save_weights
 
         started = time.perf_counter()
         dataset = simcam_dataset(root, size, views, crops_per_photo)
@@ -397,15 +396,7 @@ class Bondi2017(ShippedDetectorWeights, Detector):
                     "threads": threads_used, "options": options, "training_seconds": round(seconds, 1),
                     "best_epoch": best[2], "final_validation_accuracy": round(best[0], 5),
                     "final_validation_loss": round(best[1], 5), "history": history}
-        path = save_weights(state, "detector", NAME, tag, manifest, folder)
-        detector = cls(weights=tag, weights_dir=str(path.parent))
-        detector.device = device
-        test_acc, test_n = defender_test_accuracy(detector, dataset)
-        manifest.update(defender_test_accuracy=round(test_acc, 5), defender_test_images=test_n)
-        log(f"{NAME}: validation accuracy {best[0]:.3f} (epoch {best[2]}), defender-test accuracy {test_acc:.3f} "
-            f"({test_n} images), {seconds:.0f} s of training")
-        write_manifest(path, manifest)
-        return [path, path.with_suffix(".json")]
+        return save_and_test(cls, state, tag, manifest, folder, dataset, device, log)
 
 
 def evaluate(net, patches, patch_labels, owners, images, labels, device, batch: int = 512):
@@ -422,6 +413,22 @@ def evaluate(net, patches, patch_labels, owners, images, labels, device, batch: 
     summed = torch.zeros(len(images), logp.shape[1], dtype=torch.float64).index_add_(0, index, logp.double())
     correct = summed.argmax(dim=1) == labels[torch.as_tensor(images)]
     return loss, float(correct.double().mean())
+
+
+def save_and_test(cls, state: dict, tag: str, manifest: dict, folder: Path | None, dataset: Dataset, device: str,
+                  log) -> list[Path]:
+    """Save trained weights, then measure them once on defender-test (recorded, never used to choose)."""
+    from spoc_bench.shipped import save_weights
+
+    path = save_weights(state, "detector", cls.name, tag, manifest, folder)
+    detector = cls(weights=tag, weights_dir=str(path.parent))
+    detector.device = device
+    test_acc, test_n = defender_test_accuracy(detector, dataset)
+    manifest.update(defender_test_accuracy=round(test_acc, 5), defender_test_images=test_n)
+    log(f"{cls.name}: validation accuracy {manifest['final_validation_accuracy']:.3f} (epoch {manifest['best_epoch']}), "
+        f"defender-test accuracy {test_acc:.3f} ({test_n} images), {manifest['training_seconds']:.0f} s of training")
+    write_manifest(path, manifest)
+    return [path, path.with_suffix(".json")]
 
 
 def write_manifest(path: Path, manifest: dict) -> None:

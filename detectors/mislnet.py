@@ -64,8 +64,8 @@ from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
 from spoc_bench.shipped import ShippedDetectorWeights
 
-from .bondi2017 import (SIMCAM, data_version, defender_test_accuracy, deterministic, images_tensor, pack_classes,
-                        read_split, simcam_dataset, unpack_classes, validation_scenes, write_manifest)
+from .bondi2017 import (SIMCAM, data_version, save_and_test, deterministic, images_tensor, pack_classes,
+                        read_split, simcam_dataset, unpack_classes, validation_scenes)
 
 NAME = "mislnet"
 GRID = 8
@@ -176,7 +176,6 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
         import torch.nn.functional as F
 
         from spoc_bench.detectors._mislnet_net import MISLNet
-        from spoc_bench.shipped import save_weights
 
         if channels not in CHANNELS:
             raise ValueError(f"{NAME}: channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
@@ -264,12 +263,4 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
                     "threads": threads_used, "options": options, "training_seconds": round(seconds, 1),
                     "best_epoch": best[2], "final_validation_accuracy": round(best[0], 5),
                     "final_validation_loss": round(best[1], 5), "history": history}
-        path = save_weights(state, "detector", NAME, tag, manifest, Path(out) if out else None)
-        detector = cls(weights=tag, weights_dir=str(path.parent))
-        detector.device = device
-        test_acc, test_n = defender_test_accuracy(detector, dataset)
-        manifest.update(defender_test_accuracy=round(test_acc, 5), defender_test_images=test_n)
-        log(f"{NAME}: validation accuracy {best[0]:.3f} (epoch {best[2]}), defender-test accuracy {test_acc:.3f} "
-            f"({test_n} images), {seconds:.0f} s of training")
-        write_manifest(path, manifest)
-        return [path, path.with_suffix(".json")]
+        return save_and_test(cls, state, tag, manifest, Path(out) if out else None, dataset, device, log)
