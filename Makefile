@@ -3,7 +3,9 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-ARGS ?=
+# the main job: SpoC towards every simcam camera against Noiseprint (default preset otherwise);
+# `make run ARGS=` runs the whole default preset
+ARGS ?= --attack spoc --detector noiseprint --out runs/main
 
 .PHONY: run test smoke install clean
 

@@ -59,6 +59,22 @@ class NoiseprintNet(nn.Sequential):
         self.requires_grad_(False)
         return self.eval()
 
+    def to_arrays(self) -> dict:
+        """The inverse of :meth:`load_arrays`: this network in the layout of the safetensors files."""
+        convs = [m for m in self if isinstance(m, nn.Conv2d)]
+        norms = iter(m for m in self if isinstance(m, nn.BatchNorm2d))
+        arrays = {}
+        for level, conv in enumerate(convs):
+            arrays[f"level_{level}.conv.weight"] = conv.weight
+            if conv.bias is not None:
+                arrays[f"level_{level}.bias"] = conv.bias
+            else:
+                norm = next(norms)
+                arrays.update({f"level_{level}.bias": norm.bias, f"level_{level}.bn.gamma": norm.weight,
+                               f"level_{level}.bn.moving_mean": norm.running_mean,
+                               f"level_{level}.bn.moving_variance": norm.running_var})
+        return {name: value.detach().cpu().float().contiguous() for name, value in arrays.items()}
+
 
 def tiled(net: nn.Module, luminance: torch.Tensor, tile: int = 1024, overlap: int = 34) -> torch.Tensor:
     """``net`` on ``[N, 1, H, W]``, in tiles of ``tile`` x ``tile`` when ``H * W > tile**2``.

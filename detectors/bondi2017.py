@@ -138,12 +138,12 @@ def unpack_classes(tensor) -> tuple[str, ...]:
 
 
 def simcam_dataset(root: str | None = None, size: int = SIMCAM["size"], views=SIMCAM["views"],
-                   crops_per_photo: int = SIMCAM["crops_per_photo"], seed: int = SIMCAM["seed"]):
-    """simcam's camera images (no generators: detectors of camera models never see them)."""
+                   crops_per_photo: int = SIMCAM["crops_per_photo"], seed: int = SIMCAM["seed"], generators=()):
+    """simcam's camera images (by default no generators: detectors of camera models never see them)."""
     from spoc_bench.datasets.simcam import SimCam
 
-    return SimCam(size=size, views=tuple(views), crops_per_photo=crops_per_photo, generators=(), seed=seed,
-                  root=root, workers=1 if root else 2)
+    return SimCam(size=size, views=tuple(views), crops_per_photo=crops_per_photo, generators=tuple(generators),
+                  seed=seed, root=root, workers=1 if root else 2)
 
 
 def data_version(dataset) -> dict:

@@ -25,7 +25,9 @@ moved down to a multiple of 8 (so the JPEG 8x8 grid and the CFA's 2x2 period kee
 all images), computed with 17 pixels of context where the image has them. ``predict`` takes the
 same window of each test image and computes the normalised cross-correlation (Pearson correlation:
 both zero-mean, unit norm, no shift) with every fingerprint; probabilities are
-``softmax(correlation / temperature)``. Correlations sit close together: the 8x8 JPEG-grid pattern
+``softmax(correlation / temperature)``. A test image smaller than ``crop`` (e.g. after a 0.5
+resize) is compared on the largest central window it holds (a multiple of 8, at least 64 px) with
+the same-sized central window of each fingerprint. Correlations sit close together: the 8x8 JPEG-grid pattern
 is shared by all cameras' noiseprints, so on the ``demo`` stand-in (128-px windows) every
 correlation lay in 0.89-0.95 and the true camera led the next by 0.002-0.024 (5th-95th
 percentile; median 0.008; accuracy 1.0). The default temperature 0.01 turns that median gap into
@@ -52,6 +54,7 @@ from spoc_bench.registry import register_detector
 TAGS = ("grip", "simcam")
 NON_JPEG_QUALITY = 101
 RECEPTIVE_RADIUS = 17  # 17 convolutions of 3x3
+MIN_WINDOW = 64  # smallest window compared with the fingerprints (images smaller than crop, e.g. resized)
 FIT_BATCH = 8  # windows handed to noiseprint() at once in fit
 LUMA = (0.299, 0.587, 0.114)
 # ITU-T T.81 Annex K luminance table in natural (row-major) order: the table IJG scales.
@@ -144,7 +147,7 @@ class Noiseprint(Detector):
             raise ValueError("noiseprint: crop must be >= 8, temperature > 0, tile >= 1 and overlap >= 0")
         self.weights, self.weights_dir, self.crop, self.temperature = weights, weights_dir, crop, temperature
         self.tile, self.overlap, self.split = tile, overlap, split
-        self.min_size = crop
+        self.min_size = min(crop, MIN_WINDOW)
         self._networks: dict = {}
         self._files: dict | None = None
         self._weights_id: str | None = None
@@ -156,10 +159,13 @@ class Noiseprint(Detector):
 
     def weight_files(self) -> dict:
         """``{quality: path}`` of the network files; a clear error where there are none."""
-        if self.weights == "simcam":
-            raise NotImplementedError(
-                "noiseprint: weights 'simcam' (Noiseprint trained by spoc-bench on its simulated cameras) "
-                "are not trained yet; use weights 'grip' (the official GRIP-UNINA weights)")
+        if self._files is None and self.weights == "simcam":
+            from spoc_bench.shipped import load_weights, weights_path
+
+            path = weights_path("detector", "noiseprint", self.weights, self.weights_dir)
+            if not path.exists():
+                load_weights("detector", "noiseprint", self.weights, self.weights_dir)  # raises its clear error
+            self._files = {NON_JPEG_QUALITY: path}  # one network for every quality
         if self._files is None:
             from spoc_bench.weights import noiseprint_dir, noiseprint_files
 
@@ -175,6 +181,22 @@ class Noiseprint(Detector):
             lines = "".join(f"{path.name}:{sha256_file(path)}\n" for path in self.weight_files().values())
             self._weights_id = hashlib.sha256(lines.encode()).hexdigest()
         return self._weights_id
+
+    @classmethod
+    def train(cls, steps: int = 1200, seed: int = 0, tag: str = "simcam", out: str | None = None,
+              root: str | None = None, size: int = 256, views=(48, 24, 24), crops_per_photo: int = 4,
+              threads: int | None = None, device: str = "cpu", log=print, **recipe):
+        """Siamese training on simcam's defender-train (``detectors/_noiseprint_train.py``); writes
+        ``<out or detectors/weights>/noiseprint-<tag>.safetensors`` and measures it on defender-test.
+        ``root``/``size``/``views``/``crops_per_photo`` choose the simcam data (default: the default
+        dataset in the cache); ``threads`` sets torch's CPU threads while training; ``recipe``: entries
+        of the recipe to change (``patch``, ``margin``, ``positions``, ``per_model``, ``lr``)."""
+        from spoc_bench.detectors import _noiseprint_train
+        from spoc_bench.detectors.bondi2017 import simcam_dataset
+
+        dataset = simcam_dataset(root, size, views, crops_per_photo)
+        arrays, manifest = _noiseprint_train.train(dataset, steps, seed, tag, threads, device, log, **recipe)
+        return _noiseprint_train.save_and_test(arrays, manifest, tag, out, dataset, device, log)
 
     def network_quality(self, container: Container | None) -> int:
         """The quality of the network used for an image saved as ``container``."""
@@ -213,11 +235,22 @@ class Noiseprint(Detector):
                 maps[index] = out[position]
         return torch.stack(maps)
 
-    def crops(self, images, containers: Sequence[Container] | None = None):
-        """The central ``crop`` x ``crop`` noiseprint windows ``[N, crop, crop]`` (see the module docs)."""
-        (y0, y1, x0, x1), (dy, dx) = central_window(*images.shape[-2:], self.crop)
+    def window(self, height: int, width: int) -> int:
+        """The side of the window compared: ``crop``, or the image's smaller side (down to a
+        multiple of 8) where the image is smaller than that; refused below ``min_size``."""
+        size = min(self.crop, min(height, width) // 8 * 8)
+        if size < self.min_size:
+            raise ValueError(f"noiseprint: image of {height}x{width} px is smaller than the smallest window of "
+                             f"{self.min_size} px")
+        return size
+
+    def crops(self, images, containers: Sequence[Container] | None = None, size: int | None = None):
+        """The central ``size`` x ``size`` (default ``crop``) noiseprint windows ``[N, size, size]``
+        (see the module docs)."""
+        size = size or self.crop
+        (y0, y1, x0, x1), (dy, dx) = central_window(*images.shape[-2:], size)
         maps = self.noiseprint(images[..., y0:y1, x0:x1], containers)
-        return maps[:, 0, dy:dy + self.crop, dx:dx + self.crop]
+        return maps[:, 0, dy:dy + size, dx:dx + size]
 
     def _containers(self, images, containers):
         if containers is None:
@@ -280,8 +313,10 @@ class Noiseprint(Detector):
         """Normalised cross-correlation ``[N, len(classes)]`` of each image's window with each fingerprint."""
         if not hasattr(self, "fingerprints_"):
             raise RuntimeError("noiseprint: call fit(dataset) first (the fingerprints come from it)")
-        residuals = _normalised(self.crops(images, containers))
-        fingerprints = self.fingerprints_.to(residuals.device)
+        size = self.window(*images.shape[-2:])
+        residuals = _normalised(self.crops(images, containers, size))
+        top = (self.crop - size) // 2 // 8 * 8  # the fingerprint's central window of that size
+        fingerprints = _normalised(self.fingerprints_[:, top:top + size, top:top + size]).to(residuals.device)
         return residuals.flatten(1) @ fingerprints.flatten(1).T
 
     def predict(self, images, containers: Sequence[Container] | None = None):

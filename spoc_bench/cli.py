@@ -179,6 +179,41 @@ def attack_images(name: str = typer.Argument(..., help="an attack that needs no 
 
 
 @app.command()
+def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or bondi2017 (NAME:TAG works too)"),
+           input: Path = typer.Option(..., "--input", help="folder of images (any size)"),
+           weights: Optional[str] = typer.Option(None, help="the detector's weights tag"),
+           csv: Optional[Path] = typer.Option(None, "--csv", help="write the scores to this CSV file"),
+           dataset: str = typer.Option("simcam", help="where a fitted detector (fingerprints, classifier) learns"),
+           data_root: Optional[Path] = typer.Option(None, "--data-root"),
+           device: str = typer.Option("cpu", help="cpu or cuda")):
+    """Score every image of a folder: the predicted class and each class's probability per file."""
+    from .detect import detect_folder
+    from .images import atomic_write
+    from .runner import split_spec
+
+    name, tag = split_spec(name)
+    try:
+        detector = registry.detectors.build(name, **({"weights": weights or tag} if weights or tag else {}))
+        if hasattr(detector, "device"):
+            detector.device = device
+        if detector.needs_fit:
+            data = registry.datasets.build(dataset, **({"root": str(data_root)} if data_root else {}))
+            data.prepare()
+            detector.fit(data)
+        scores, skipped = detect_folder(detector, input)
+    except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    for entry in skipped:
+        typer.echo(f"skipped {entry['file']}: {entry['reason']}", err=True)
+    if csv:
+        atomic_write(csv, scores.to_csv(index=False, float_format="%.6g").encode())
+        typer.echo(f"scored {len(scores)} image(s), skipped {len(skipped)}; wrote {csv}")
+    else:
+        typer.echo(scores.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        typer.echo(f"scored {len(scores)} image(s), skipped {len(skipped)}")
+
+
+@app.command()
 def report(folder: Path = typer.Argument(..., help="a run's output folder")):
     """Re-render the summary tables from a run's per-image rows."""
     import json

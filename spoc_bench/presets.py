@@ -5,6 +5,9 @@ from __future__ import annotations
 from .perturbations import FIELD_GRID
 
 SMOKE_PERTURBATIONS = ("none", "jpeg:90", "resize:0.5", "blur:1")
+ROBUSTNESS_PERTURBATIONS = ("none", "jpeg:90", "jpeg:70", "resize:0.5", "blur:1")
+CAMERA_DETECTORS = ("jpeg-table", "bondi2017", "mislnet", "noiseprint")
+SYNTHETIC_DETECTORS = ("spectrum", "dct", "wang2020", "gragnaniello2021")
 
 PRESETS: dict[str, dict] = {
     "smoke": {
@@ -17,16 +20,16 @@ PRESETS: dict[str, dict] = {
     },
     "default": {
         "datasets": ["simcam"],
-        "attacks": ["identity"],
-        "detectors": ["jpeg-table", "spectrum", "dct", "bondi2017"],
-        "perturbations": list(FIELD_GRID),
-        "n": 96,
-        "description": "what `spoc-bench run` does: minutes on a laptop CPU",
+        "attacks": ["identity", "spoc"],
+        "detectors": list(CAMERA_DETECTORS + SYNTHETIC_DETECTORS),
+        "perturbations": list(ROBUSTNESS_PERTURBATIONS),
+        "n": 32,
+        "description": "what `spoc-bench run` does: every shipped detector, SpoC towards every camera, 5 perturbations",
     },
     "paper": {
         "datasets": ["simcam"],
-        "attacks": ["identity"],
-        "detectors": ["jpeg-table", "spectrum"],
+        "attacks": ["identity", "spoc"],
+        "detectors": list(CAMERA_DETECTORS + SYNTHETIC_DETECTORS),
         "perturbations": list(FIELD_GRID),
         "n": None,
         "description": "every test image and the field's whole perturbation grid (GPU or cluster)",

@@ -100,6 +100,7 @@ def run(preset: str | None = "default", *, out=None, cache=None, executor: str =
     are the fields of :class:`Grid` and replace the preset's.
     """
     grid = resolve_grid(preset, **overrides)
+    check_names(grid)
     session = Session(grid, cache_module.Cache(cache), progress)
     started = time.perf_counter()
     jobs = []
@@ -121,6 +122,16 @@ def run(preset: str | None = "default", *, out=None, cache=None, executor: str =
         out = Path(out)
         write_outputs(out, rows, summary, manifest)
     return Result(rows, summary, out, manifest)
+
+
+def check_names(grid: Grid) -> None:
+    """Fail before any work on an unknown dataset, attack, detector or weights tag."""
+    for name in grid.datasets:
+        datasets.get(name)
+    for registry, specs in ((attacks, grid.attacks), (detectors, grid.detectors)):
+        for spec in specs:
+            name, tag = split_spec(spec)
+            registry.build(name, **({"weights": tag} if tag else {}))
 
 
 def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> None:
@@ -198,7 +209,8 @@ class Session:
         samples = [Sample(row.id, "defender-test", "attacked", camera=target, generator=row.generator,
                           path=folder / row.file, stamp=key) for row in index.itertuples()]
         quality = index[["id", "input_id", "psnr", "ssim"]]
-        return Group("attacked", samples, key, spec, attack.threat_model, target, quality)
+        threat = attack.threat_model + ("; saved as the target saves" if attack.saves_like_target else "")
+        return Group("attacked", samples, key, spec, threat, target, quality)
 
     def _run_attack(self, dataset, attack: Attack, target: str, inputs: Group, folder: Path) -> pd.DataFrame:
         started = time.perf_counter()

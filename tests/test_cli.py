@@ -64,3 +64,32 @@ def test_report_rerenders_tables_from_rows(tmp_path, demo_root):
     (out / "summary.tex").unlink()
     rerun = runner.invoke(app, ["report", str(out)])
     assert rerun.exit_code == 0 and (out / "summary.csv").read_text() == before and (out / "summary.tex").exists()
+
+
+def test_detect_scores_a_folder_and_counts_skips(tmp_path, demo_root):
+    from spoc_bench.datasets.demo import Demo
+
+    data = Demo(root=str(demo_root))
+    chosen = [s for s in data.samples("defender-test") if s.source == "real"][:6]
+    folder = tmp_path / "mine"
+    (folder / "nested").mkdir(parents=True)
+    for index, item in enumerate(data.items(chosen)):
+        (folder / ("nested" if index % 2 else "") / f"{item.sample.id.replace('/', '_')}.jpg").write_bytes(item.data)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["detect", "jpeg-table", "--input", str(folder), "--dataset", "demo",
+                                 "--data-root", str(demo_root), "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "scored 6 image(s), skipped 2" in result.output and "notes.txt: not an image file" in result.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["file", "height", "width", "predicted", "p_demo-A", "p_demo-B", "p_demo-C"]
+    assert scores[["p_demo-A", "p_demo-B", "p_demo-C"]].sum(axis=1).round(6).eq(1).all()
+    truth = {s.id.replace("/", "_"): s.camera for s in chosen}
+    predicted = {file.rsplit("/", 1)[-1].rsplit(".", 1)[0]: label for file, label in zip(scores.file, scores.predicted)}
+    assert predicted == truth  # the demo cameras save with distinct JPEG tables
+    printed = runner.invoke(app, ["detect", "jpeg-table", "--input", str(folder), "--dataset", "demo",
+                                  "--data-root", str(demo_root)])
+    assert printed.exit_code == 0 and all(s.id.replace("/", "_") in printed.output for s in chosen)
+    missing = runner.invoke(app, ["detect", "bondi2017", "--weights", "nope", "--input", str(folder)])
+    assert missing.exit_code == 2 and "spoc-bench train detector bondi2017" in missing.output

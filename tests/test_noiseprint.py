@@ -252,7 +252,7 @@ def test_fit_and_predict_on_a_tiny_dataset_with_gradients(from_npz):
     rows = np.nonzero(big.grad[0].abs().sum(dim=(0, 2)).numpy())[0]
     cols = np.nonzero(big.grad[0].abs().sum(dim=(0, 1)).numpy())[0]
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (32 - 17, 63 + 17, 32 - 17, 63 + 17)
-    with pytest.raises(ValueError, match="smaller than the crop"):
+    with pytest.raises(ValueError, match="smaller than the smallest window of 32 px"):
         detector.predict(torch.rand(1, 3, 20, 20))
     assert len(detector.weights_id()) == 64
 
@@ -284,13 +284,7 @@ def test_missing_weights_name_the_folder_and_the_import_command(tmp_path, monkey
         spoc_bench.build_detector("noiseprint", weights_dir=str(tmp_path / "npzonly")).weights_id()
 
 
-def test_simcam_tag_is_accepted_but_not_trained_yet_and_unknown_tags_are_refused():
-    detector = spoc_bench.build_detector("noiseprint", weights="simcam")
-    assert detector.config()["weights"] == "simcam"
-    with pytest.raises(NotImplementedError, match="not trained yet"):
-        detector.weights_id()
-    with pytest.raises(NotImplementedError, match="not trained yet"):
-        detector.fit(Tiny())
+def test_unknown_tags_are_refused():
     with pytest.raises(ValueError, match="unknown weights tag"):
         spoc_bench.build_detector("noiseprint", weights="imagenet")
 
@@ -299,3 +293,52 @@ def test_module_imports_no_torch():
     code = ("import sys, spoc_bench; d = spoc_bench.build_detector('noiseprint'); "
             "assert 'noiseprint' in spoc_bench.list_detectors(); assert 'torch' not in sys.modules, 'torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_siamese_loss_rewards_positives_close_and_negatives_far():
+    from spoc_bench.detectors._noiseprint_train import siamese_loss
+
+    groups = torch.tensor([0, 0, 1, 1, 2, 2])
+    same = torch.zeros(6, 10)
+    # all outputs equal: each patch's one positive gets 1/5 of the probability
+    assert siamese_loss(same, groups).item() == pytest.approx(np.log(5))
+    apart = groups[:, None].float().repeat(1, 10) * 10  # groups 10 apart, positives identical
+    assert siamese_loss(apart, groups).item() == pytest.approx(0, abs=1e-6)
+    swapped = apart[[0, 2, 1, 3, 4, 5]]  # two patches in the wrong group
+    assert siamese_loss(swapped, groups).item() > 10
+
+
+def test_training_a_couple_of_steps_writes_the_simcam_tag(tmp_path):
+    from spoc_bench.detectors.noiseprint import Noiseprint
+    from spoc_bench.shipped import file_sha256
+
+    written = Noiseprint.train(steps=2, out=str(tmp_path / "w"), root=str(tmp_path / "data"), size=64, views=(4, 2, 2),
+                               crops_per_photo=1, threads=1, log=lambda _: None)
+    path = tmp_path / "w" / "noiseprint-simcam.safetensors"
+    assert written == [path, path.with_suffix(".json")]
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["sha256"] == file_sha256(path) and manifest["recipe"]["steps"] == 2
+    assert manifest["defender_test_images"] == 16 and 0 <= manifest["defender_test_accuracy"] <= 1
+    assert set(load_noiseprint(path)) == set(noiseprint_shapes())  # the layout of the imported networks
+    detector = spoc_bench.build_detector("noiseprint", weights="simcam", weights_dir=str(path.parent), crop=64)
+    assert list(detector.weight_files()) == [101] and detector.weights_id()
+
+
+def test_simcam_tag_without_weights_names_the_training_command(tmp_path):
+    detector = spoc_bench.build_detector("noiseprint", weights="simcam", weights_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="spoc-bench train detector noiseprint"):
+        detector.weight_files()
+
+
+@needs_grip
+def test_an_image_smaller_than_the_crop_is_compared_on_its_largest_central_window(from_npz):
+    detector = spoc_bench.build_detector("noiseprint", weights="grip", weights_dir=str(from_npz), crop=128)
+    detector.classes_ = ("a", "b")
+    detector.fingerprints_ = torch.randn(2, 128, 128)
+    small = to_tensor([textured(3, 92)])  # window 88: the fingerprints' central 88 px from corner 16
+    assert detector.min_size == 64 and detector.window(92, 92) == 88
+    residual = detector.crops(small, None, 88)[0]
+    expected = [float(np.corrcoef(residual.flatten(), f[16:104, 16:104].flatten())[0, 1]) for f in detector.fingerprints_]
+    assert detector.correlations(small)[0].tolist() == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match="smallest window of 64 px"):
+        detector.window(60, 200)

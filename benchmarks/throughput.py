@@ -1,0 +1,119 @@
+"""Throughput and peak memory of every detector and attack on 256 x 256 images, batch 32.
+
+    .venv/bin/python benchmarks/throughput.py [--device cuda] [--only bondi2017,spoc] [--repeats 3]
+
+Each plugin runs in a child process of its own, so its peak memory (the process's maximum resident
+set, and on a GPU torch's peak allocation) is its own. Images: 32 of simcam's defender-test real
+photographs (256 x 256), decoded before timing. A detector that fits on data (fingerprints,
+classifiers) is fitted on simcam's defender-train first; the fit is timed apart. One warm-up batch,
+then ``repeats`` timed batches; images/s = 32 x repeats / time. Attacks are fitted on their target's
+attacker-split samples (SpoC: target ``alpha-1``) and timed on the attack alone (no file saving).
+A plugin without weights is reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+DETECTORS = ("jpeg-table", "spectrum", "dct", "prnu", "bondi2017", "mislnet", "noiseprint:simcam", "noiseprint:grip")
+ATTACKS = ("identity", "spoc")
+TARGET = "alpha-1"
+
+
+def images(dataset, count: int):
+    from spoc_bench.images import to_tensor
+
+    samples = [s for s in dataset.samples("defender-test") if s.source == "real"][:count]
+    items = list(dataset.items(samples))
+    return to_tensor([i.pixels for i in items]), [i.container for i in items]
+
+
+def measure(kind: str, spec: str, batch: int, repeats: int, device: str) -> dict:
+    """One plugin's figures, in this process."""
+    import torch
+
+    import spoc_bench
+    from spoc_bench.runner import split_spec
+
+    dataset = spoc_bench.build_dataset("simcam")
+    dataset.prepare()
+    pixels, containers = images(dataset, batch)
+    name, tag = split_spec(spec)
+    fit_seconds = 0.0
+    if kind == "detector":
+        plugin = spoc_bench.build_detector(name, **({"weights": tag} if tag else {}))
+        plugin.device = device
+        if plugin.needs_fit:
+            started = time.perf_counter()
+            plugin.fit(dataset)
+            fit_seconds = time.perf_counter() - started
+        run = lambda: plugin.predict(pixels, containers)  # noqa: E731
+    else:
+        plugin = spoc_bench.build_attack(name, **({"device": device} if name == "spoc" else {}))
+        samples = [s for s in dataset.samples("attacker") if s.source == "real" and s.camera == TARGET]
+        plugin.fit(TARGET, target_samples=list(dataset.items(samples)))
+        run = lambda: plugin(pixels)  # noqa: E731
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with torch.no_grad():
+        run()  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+    return {"plugin": f"{kind}:{spec}", "images_per_s": batch * repeats / seconds, "fit_s": fit_seconds,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+            "threads": torch.get_num_threads(), "device": device}
+
+
+def child(kind: str, spec: str, arguments) -> dict:
+    command = [sys.executable, __file__, "--one", f"{kind}={spec}", "--batch", str(arguments.batch),
+               "--repeats", str(arguments.repeats), "--device", arguments.device]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        return {"plugin": f"{kind}:{spec}", "error": reason}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated plugin specs")
+    parser.add_argument("--one", default="", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.one:
+        kind, spec = arguments.one.split("=", 1)
+        print(json.dumps(measure(kind, spec, arguments.batch, arguments.repeats, arguments.device)))
+        return
+    chosen = set(filter(None, arguments.only.split(",")))
+    plan = [("detector", d) for d in DETECTORS] + [("attack", a) for a in ATTACKS]
+    print(f"| plugin | images/s ({arguments.device}, batch {arguments.batch}, 256 px) | fit (s) | peak RSS (MiB) |"
+          f"{' peak GPU (MiB) |' if arguments.device == 'cuda' else ''}")
+    print(f"|---|---|---|---|{'---|' if arguments.device == 'cuda' else ''}")
+    for kind, spec in plan:
+        if chosen and spec not in chosen:
+            continue
+        result = child(kind, spec, arguments)
+        if "error" in result:
+            print(f"| {result['plugin']} | not measured: {result['error'][:140]} | | |")
+            continue
+        gpu = f" {result['peak_gpu_mib']:.0f} |" if arguments.device == "cuda" else ""
+        print(f"| {result['plugin']} | {result['images_per_s']:.1f} | {result['fit_s']:.1f} | "
+              f"{result['peak_rss_mib']:.0f} |{gpu}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Gragnaniello et al. 2021 (ICME, "Are GAN generated images easy to detect? A critical analysis of
+the state-of-the-art"): Wang et al.'s detector without down-sampling in the stem (the first
+convolution and the max-pool at stride 1), so the network keeps the high-frequency traces that the
+first strides would alias away; logits per position averaged (equal to the global-pooled logit, the
+last layer being linear); images at full resolution, never resized.
+
+Without the stem's two strides every later layer sees 16 times the positions: a ResNet-50 of this
+kind costs about 16 times a plain one, too much to train on a CPU. The shipped tag ``simcam-r18w16``
+(the default) is the same design on a ResNet-18 (basic blocks [2, 2, 2, 2]) at a quarter of the width
+(702,225 parameters, 2.8 MB), trained by ``spoc-bench train detector gragnaniello2021`` with 64-px
+crops by Wang et al.'s recipe (``detectors/_synthetic_cnn.py``); the paper's ResNet-50 trains by the
+same command on a GPU (``-o depth=50 -o width=64 -o crop=96``, tag ``simcam-r50w64``; not shipped).
+"""
+
+from __future__ import annotations
+
+from spoc_bench.registry import register_detector
+
+from ._synthetic_cnn import SyntheticCNN
+
+
+@register_detector("gragnaniello2021")
+class Gragnaniello2021(SyntheticCNN):
+    """Synthetic-image detector: ResNet without stem down-sampling, full resolution (Gragnaniello et al., ICME 2021)."""
+
+    STEM_STRIDE = 1
+    DEFAULTS = {"tag": "simcam-r18w16", "depth": 18, "width": 16, "crop": 64}
+
+    def __init__(self, weights: str = "simcam-r18w16", weights_dir: str | None = None):
+        super().__init__(weights, weights_dir)

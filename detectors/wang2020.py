@@ -1,0 +1,32 @@
+"""Wang et al. 2020 (CVPR, "CNN-generated images are surprisingly easy to spot... for now"): a
+ResNet-50 with one logit, trained with blur and JPEG augmentation on the images of some generators,
+tested on others.
+
+Architecture: ResNet-50 (bottleneck blocks [3, 4, 6, 3], usual stem with down-sampling; the full
+model has 23,510,081 parameters with its one logit), see ``detectors/_resnet.py``; recipe, data and
+the shared code in ``detectors/_synthetic_cnn.py``.
+
+Weight tags: ``simcam-w16`` (the default), the same ResNet-50 at a quarter of the width (first stage
+16 channels instead of 64: 1,481,489 parameters, 6 MB), trained by ``spoc-bench train detector
+wang2020`` on a CPU with 128-px crops; the full model (``-o width=64 -o crop=224``, tag
+``simcam-r50w64``) trains by the same command on a GPU, at 94 MB it is not shipped. The manifest gives
+the defender-test AUC per generator family (``transposed`` and ``nearest`` in training,
+``bilinear`` and ``pixelshuffle`` held out).
+"""
+
+from __future__ import annotations
+
+from spoc_bench.registry import register_detector
+
+from ._synthetic_cnn import SyntheticCNN
+
+
+@register_detector("wang2020")
+class Wang2020(SyntheticCNN):
+    """Synthetic-image detector: ResNet-50, one logit, blur+JPEG augmentation (Wang et al., CVPR 2020)."""
+
+    STEM_STRIDE = 2
+    DEFAULTS = {"tag": "simcam-w16", "depth": 50, "width": 16, "crop": 128}
+
+    def __init__(self, weights: str = "simcam-w16", weights_dir: str | None = None):
+        super().__init__(weights, weights_dir)
