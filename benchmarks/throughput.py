@@ -20,7 +20,8 @@ import subprocess
 import sys
 import time
 
-DETECTORS = ("jpeg-table", "spectrum", "dct", "prnu", "bondi2017", "mislnet", "noiseprint:simcam", "noiseprint:grip")
+DETECTORS = ("jpeg-table", "spectrum", "dct", "wang2020", "gragnaniello2021", "prnu", "bondi2017", "mislnet",
+             "noiseprint:simcam", "noiseprint:grip")
 ATTACKS = ("identity", "spoc")
 TARGET = "alpha-1"
 

@@ -108,7 +108,8 @@ def augment(pixels: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarr
         if sigma > 0.05:
             out, _ = parse(f"blur:{sigma:.3f}")(out, Container())
     if rng.random() < RECIPE["jpeg"]["p"]:
-        out, _ = parse(f"jpeg:{int(rng.integers(RECIPE['jpeg']['quality'][0], RECIPE['jpeg']['quality'][1] + 1))}")(out, Container())
+        low, high = RECIPE["jpeg"]["quality"]
+        out, _ = parse(f"jpeg:{int(rng.integers(low, high + 1))}")(out, Container())
     return out
 
 
@@ -156,13 +157,13 @@ def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple,
     path = save_weights(state, "detector", cls.name, tag, manifest, out)
     detector = cls(weights=tag, weights_dir=str(path.parent))
     detector.device = device
-    manifest["defender_test_auc"] = test_auc(detector, dataset)
+    manifest["defender_test_auc"] = defender_test_auc(detector, dataset)
     write_manifest(path, manifest)
     log(f"{cls.name}: defender-test AUC {manifest['defender_test_auc']}")
     return [path, path.with_suffix(".json")]
 
 
-def test_auc(detector: Detector, dataset: Dataset, batch: int = 16) -> dict:
+def defender_test_auc(detector: Detector, dataset: Dataset, batch: int = 16) -> dict:
     """AUC [95% CI] of real vs each generator family on defender-test (and n)."""
     import torch
 

@@ -10,6 +10,10 @@ kind costs about 16 times a plain one, too much to train on a CPU. The shipped t
 (702,225 parameters, 2.8 MB), trained by ``spoc-bench train detector gragnaniello2021`` with 64-px
 crops by Wang et al.'s recipe (``detectors/_synthetic_cnn.py``); the paper's ResNet-50 trains by the
 same command on a GPU (``-o depth=50 -o width=64 -o crop=96``, tag ``simcam-r50w64``; not shipped).
+
+Shipped weights (800 steps, one thread, 307 s on a shared 2-core CPU): defender-test AUC in-family
+0.995 [0.987, 0.999] (transposed) and 0.992 [0.981, 0.999] (nearest), cross-family 0.989 [0.977,
+0.997] (bilinear) and 0.991 [0.980, 0.998] (pixelshuffle), n = 216 each (manifest).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ SYNTHETIC_DETECTORS = ("spectrum", "dct", "wang2020", "gragnaniello2021")
 PRESETS: dict[str, dict] = {
     "smoke": {
         "datasets": ["simcam"],
-        "attacks": ["identity"],
+        "attacks": ["identity", "spoc"],
         "detectors": ["jpeg-table", "spectrum", "bondi2017"],
         "perturbations": list(SMOKE_PERTURBATIONS),
         "n": 48,

@@ -56,8 +56,9 @@ def test_check_names_every_metric_that_moved(tmp_path):
 
 def test_report_rerenders_tables_from_rows(tmp_path, demo_root):
     out = tmp_path / "out"
-    result = runner.invoke(app, ["run", "--preset", "smoke", "--dataset", "demo", "--detector", "jpeg-table", "--perturb", "none",
-                                 "--n", "6", "--data-root", str(demo_root), "--out", str(out), "-q"])
+    result = runner.invoke(app, ["run", "--preset", "smoke", "--dataset", "demo", "--attack", "identity",
+                                 "--detector", "jpeg-table", "--perturb", "none", "--n", "6",
+                                 "--data-root", str(demo_root), "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     before = (out / "summary.csv").read_text()
     (out / "summary.csv").unlink()

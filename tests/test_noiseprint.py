@@ -191,7 +191,7 @@ def test_golden_outputs_on_the_camera_image(key, from_npz, from_tf):
 
     quality = int(key.split("_")[1].removeprefix("qf"))
     folder = from_tf[0] if quality == 101 else from_npz  # QF 101 from the original TF checkpoint
-    detector = spoc_bench.build_detector("noiseprint", weights_dir=str(folder))
+    detector = spoc_bench.build_detector("noiseprint", weights="grip", weights_dir=str(folder))
     container = Container() if quality == 101 else jpeg_container(quality)
     assert detector.network_quality(container) == quality
     with torch.no_grad():
@@ -233,7 +233,7 @@ class Tiny(Dataset):
 @needs_grip
 def test_fit_and_predict_on_a_tiny_dataset_with_gradients(from_npz):
     dataset = Tiny()
-    detector = spoc_bench.build_detector("noiseprint", weights_dir=str(from_npz), crop=32).fit(dataset)
+    detector = spoc_bench.build_detector("noiseprint", weights="grip", weights_dir=str(from_npz), crop=32).fit(dataset)
     assert detector.classes == ("q75", "q95") and detector.counts_ == {"q75": 3, "q95": 4}
     assert [reason for _, reason in detector.skipped_] == ["smaller than the crop of 32 px"]
     assert detector.fingerprints_.shape == (2, 32, 32)
@@ -260,8 +260,8 @@ def test_fit_and_predict_on_a_tiny_dataset_with_gradients(from_npz):
 @needs_grip
 def test_detector_tiling_matches_the_whole_image(from_npz):
     pixels = to_tensor([textured(3, 96)[:80, :72]])
-    whole = spoc_bench.build_detector("noiseprint", weights_dir=str(from_npz))
-    small_tiles = spoc_bench.build_detector("noiseprint", weights_dir=str(from_npz), tile=48)  # 2 x 2 tiles
+    whole = spoc_bench.build_detector("noiseprint", weights="grip", weights_dir=str(from_npz))
+    small_tiles = spoc_bench.build_detector("noiseprint", weights="grip", weights_dir=str(from_npz), tile=48)  # 2 x 2 tiles
     with torch.no_grad():
         assert torch.allclose(small_tiles.noiseprint(pixels), whole.noiseprint(pixels), atol=1e-5)
 
@@ -269,7 +269,7 @@ def test_detector_tiling_matches_the_whole_image(from_npz):
 # ------------------------------------------------------------------------------------ errors
 def test_missing_weights_name_the_folder_and_the_import_command(tmp_path, monkeypatch, isolated_cache):
     monkeypatch.delenv("SPOC_BENCH_NOISEPRINT_DIR", raising=False)
-    detector = spoc_bench.build_detector("noiseprint")
+    detector = spoc_bench.build_detector("noiseprint", weights="grip")
     with pytest.raises(WeightsNotFoundError) as error:
         detector.weights_id()
     message = str(error.value)
@@ -277,11 +277,11 @@ def test_missing_weights_name_the_folder_and_the_import_command(tmp_path, monkey
     assert "spoc-bench weights import noiseprint" in message
     monkeypatch.setenv("SPOC_BENCH_NOISEPRINT_DIR", str(tmp_path / "elsewhere"))
     with pytest.raises(FileNotFoundError, match="elsewhere"):
-        spoc_bench.build_detector("noiseprint").fit(Tiny())
+        spoc_bench.build_detector("noiseprint", weights="grip").fit(Tiny())
     (tmp_path / "npzonly").mkdir()
     (tmp_path / "npzonly" / "noiseprint_qf90.npz").write_bytes(b"")
     with pytest.raises(WeightsNotFoundError, match="input of the importer"):
-        spoc_bench.build_detector("noiseprint", weights_dir=str(tmp_path / "npzonly")).weights_id()
+        spoc_bench.build_detector("noiseprint", weights="grip", weights_dir=str(tmp_path / "npzonly")).weights_id()
 
 
 def test_unknown_tags_are_refused():
@@ -342,3 +342,19 @@ def test_an_image_smaller_than_the_crop_is_compared_on_its_largest_central_windo
     assert detector.correlations(small)[0].tolist() == pytest.approx(expected, abs=1e-5)
     with pytest.raises(ValueError, match="smallest window of 64 px"):
         detector.window(60, 200)
+
+
+def test_shipped_simcam_weights_are_the_default_and_load():
+    from spoc_bench.shipped import file_sha256, weights_path
+
+    path = weights_path("detector", "noiseprint", "simcam")
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    detector = spoc_bench.build_detector("noiseprint")
+    assert detector.weights == "simcam" and list(detector.weight_files()) == [101]
+    assert manifest["sha256"] == file_sha256(path) and path.stat().st_size < 3_000_000
+    assert manifest["defender_test_images"] == 192 and manifest["defender_test_accuracy"] > 0.3  # chance 0.125
+    assert manifest["history"][-1]["loss"] < manifest["chance_loss"]
+    network = detector.network(101)
+    with torch.no_grad():
+        out = network(torch.rand(1, 1, 40, 40))
+    assert out.shape == (1, 1, 40, 40) and torch.isfinite(out).all()

@@ -66,7 +66,7 @@ def test_a_changed_perturbation_recomputes_only_its_cells(demo_env, tmp_path, mo
 
 
 def test_killed_run_resumes_to_identical_tables(demo_env, tmp_path):
-    command = [sys.executable, "-m", "spoc_bench.cli", "run", "--preset", "smoke", "-q", "--n", "24",
+    command = [sys.executable, "-m", "spoc_bench.cli", "run", "--preset", "smoke", "-q", "--n", "24", "--attack", "identity",
                "--dataset", "demo", "--data-root", demo_env["data_root"],
                "--perturb", "none,jpeg:90,resize:0.5,blur:1"]
     environment = {**os.environ, "SPOC_BENCH_CACHE": str(tmp_path / "killed-cache")}

@@ -106,3 +106,33 @@ def test_show_attack_draws_a_row_per_input_and_target(trained, tmp_path):
                         tmp_path / "attack.png", per_target=2)
     with Image.open(path) as sheet:
         assert sheet.width > 1000 and sheet.height >= 2 * 200
+
+
+SIMCAM_TARGETS = ["alpha-1", "alpha-2", "beta-1", "beta-2", "delta", "epsilon", "gamma", "zeta"]
+
+
+@pytest.mark.parametrize("target", SIMCAM_TARGETS)
+def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
+    from spoc_bench.shipped import file_sha256, weights_path
+
+    path = weights_path("attack", "spoc", f"simcam-{target}")
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["target"] == target and manifest["data"]["split"] == "attacker"
+    assert manifest["sha256"] == file_sha256(path) and path.stat().st_size < 1_000_000
+    attack = spoc_bench.build_attack("spoc")
+    attack.fit(target, [])
+    from spoc_bench.datasets._scenes import load_photo
+
+    images = to_tensor([(load_photo("coffee", 0.5)[:96, :128] * 255).round().astype(np.uint8)])
+    with torch.no_grad():
+        out = attack(images)
+    psnr = 10 * np.log10(1 / float(((out - images) ** 2).mean()))
+    assert out.shape == images.shape and 30 < psnr < 60  # it changes the image, and keeps it
+
+
+def test_shipped_embedder_manifest():
+    from spoc_bench.shipped import weights_path
+
+    manifest = json.loads(weights_path("attack", "spoc", "simcam-embedder").with_suffix(".json").read_text())
+    assert manifest["classes"] == SIMCAM_TARGETS and manifest["data"]["split"] == "attacker"
+    assert manifest["final_patch_accuracy"] > 0.8
