@@ -16,7 +16,7 @@ PRESETS: dict[str, dict] = {
         "detectors": ["jpeg-table", "spectrum", "bondi2017"],
         "perturbations": list(SMOKE_PERTURBATIONS),
         "n": 48,
-        "description": "the CI regression: a minute or less on 2 CPU cores",
+        "description": "the CI regression: under 2 minutes on 2 CPU cores once simcam is generated",
     },
     "default": {
         "datasets": ["simcam"],

@@ -125,4 +125,4 @@ def test_balanced_choice_interleaves_classes():
 def test_grid_flags_replace_preset_parts():
     grid = resolve_grid("smoke", detectors=["spectrum"], perturbations="jpeg:70")
     assert grid.detectors == ["spectrum"] and [str(p) for p in grid.perturbations] == ["jpeg:70"]
-    assert grid.attacks == ["identity"]
+    assert grid.attacks == ["identity", "spoc"]
