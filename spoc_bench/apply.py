@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .contracts import Attack
-from .images import IMAGE_SUFFIXES, ImageError, atomic_write, decode, read_image, to_tensor
+from .contracts import Attack, Item, Sample
+from .images import atomic_write, decode, folder_images, to_tensor
 from .metrics import psnr, ssim
 
 
@@ -15,9 +15,6 @@ def attack_folder(attack: Attack, dataset, target: str, source: Path, destinatio
     """Fit ``attack`` on the target's attacker-split images of ``dataset``, then attack ``source``."""
     if "detector" in attack.needs or "surrogate" in attack.needs:
         raise ValueError(f"attack {attack.name!r} needs a detector; only attacks that need none apply to a folder")
-    files = sorted(p for p in Path(source).rglob("*") if p.is_file())
-    if not files:
-        raise FileNotFoundError(f"{source}: no files to attack")
     knowledge = {}
     if "target_samples" in attack.needs:
         chosen = [s for s in dataset.samples("attacker") if s.source == "real" and s.camera == target]
@@ -26,17 +23,7 @@ def attack_folder(attack: Attack, dataset, target: str, source: Path, destinatio
         knowledge["target_samples"] = list(dataset.items(chosen, skipped=[]))
     attack.fit(target, **knowledge)
     records, skipped = [], []
-    for path in files:
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append({"file": str(path), "reason": f"not an image file (suffix {path.suffix or 'none'})"})
-            continue
-        try:
-            pixels, container, data = read_image(path)
-        except ImageError as error:
-            skipped.append({"file": error.path, "reason": error.reason})
-            continue
-        from .contracts import Item, Sample
-
+    for path, pixels, container, data in folder_images(source, skipped):
         item = Item(Sample(path.name, "input", "synthetic"), pixels, container, data)
         (encoded, saved_as), = attack.save(attack(to_tensor([pixels])), [item])
         output = Path(destination) / path.relative_to(source).with_suffix(saved_as.suffix)

@@ -8,14 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .contracts import Detector
-from .images import IMAGE_SUFFIXES, ImageError, read_image, to_tensor
-
-
-def image_files(source: Path) -> list[Path]:
-    files = sorted(p for p in Path(source).rglob("*") if p.is_file())
-    if not files:
-        raise FileNotFoundError(f"{source}: no files to score")
-    return files
+from .images import folder_images, to_tensor
 
 
 def detect_folder(detector: Detector, source: Path) -> tuple[pd.DataFrame, list[dict]]:
@@ -24,15 +17,7 @@ def detect_folder(detector: Detector, source: Path) -> tuple[pd.DataFrame, list[
     import torch
 
     records, skipped = [], []
-    for path in image_files(source):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append({"file": str(path), "reason": f"not an image file (suffix {path.suffix or 'none'})"})
-            continue
-        try:
-            pixels, container, _ = read_image(path)
-        except ImageError as error:
-            skipped.append({"file": error.path, "reason": error.reason})
-            continue
+    for path, pixels, container, _ in folder_images(source, skipped):
         height, width = pixels.shape[:2]
         if min(height, width) < detector.min_size:
             skipped.append({"file": str(path), "reason": f"{height}x{width} px is smaller than {detector.name}'s "

@@ -119,6 +119,23 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Container, bytes]:
     return pixels, container, data
 
 
+def folder_images(source: str | os.PathLike, skipped: list[dict]):
+    """``(path, pixels, container, data)`` of every readable image under ``source`` (sorted, any
+    depth); every other file is added to ``skipped`` as ``{"file", "reason"}``. A folder without
+    files is an error naming it."""
+    files = sorted(p for p in Path(source).rglob("*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"{source}: no files found")
+    for path in files:
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append({"file": str(path), "reason": f"not an image file (suffix {path.suffix or 'none'})"})
+            continue
+        try:
+            yield (path, *read_image(path))
+        except ImageError as error:
+            skipped.append({"file": error.path, "reason": error.reason})
+
+
 def encode(pixels: np.ndarray, container: Container) -> bytes:
     """The bytes of ``pixels`` (``uint8 [H, W, 3]``) saved as ``container`` says."""
     image = Image.fromarray(pixels, "RGB")

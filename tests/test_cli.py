@@ -92,5 +92,8 @@ def test_detect_scores_a_folder_and_counts_skips(tmp_path, demo_root):
     printed = runner.invoke(app, ["detect", "jpeg-table", "--input", str(folder), "--dataset", "demo",
                                   "--data-root", str(demo_root)])
     assert printed.exit_code == 0 and all(s.id.replace("/", "_") in printed.output for s in chosen)
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["detect", "bondi2017", "--input", str(tmp_path / "empty")])
+    assert empty.exit_code == 2 and "no files found" in empty.output
     missing = runner.invoke(app, ["detect", "bondi2017", "--weights", "nope", "--input", str(folder)])
     assert missing.exit_code == 2 and "spoc-bench train detector bondi2017" in missing.output
