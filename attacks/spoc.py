@@ -29,7 +29,7 @@ if missing; stored as ``attacks/weights/spoc-<tag>-<target>.safetensors`` with m
 **Shipped weights** (tag ``simcam``), trained on a 2-core CPU without a GPU, with a fifth of the
 recipe's samples: ``spoc-bench train attack spoc -o steps=1000 -o batch=16 -o embedder_steps=1200``
 (one thread; the embedder in about 5 min, each generator in 325-410 s). The embedder names the
-camera of 0.88 of simcam's defender-test photographs (other devices and scenes than it saw); at the
+camera of 0.88 of simcam's defender-test real images (other devices and scenes than it saw); at the
 end of training it names the target for 0.71-1.00 of the generated training crops (manifests).
 **They do not transfer**: in the default run (n = 32 inputs x 8 targets, saved with the target's
 JPEG settings) the camera CNNs name the target for 0.14-0.25 of the attacked images (chance 0.125;
