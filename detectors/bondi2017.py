@@ -162,6 +162,18 @@ def read_split(dataset: Dataset, split: str):
             [i.container for i in items])
 
 
+def training_split(dataset: Dataset, seed: int):
+    """defender-train's real images for training a camera classifier: ``(pixels, classes, labels
+    tensor, held-out scenes, is-validation mask)``, whole scenes held out by ``seed``."""
+    import torch
+
+    pixels, cameras, scenes, _ = read_split(dataset, "defender-train")
+    classes = tuple(sorted(set(cameras)))
+    held_out = validation_scenes(scenes, seed)
+    is_val = np.array([s in held_out for s in scenes])
+    return pixels, classes, torch.tensor([classes.index(c) for c in cameras]), held_out, is_val
+
+
 def validation_scenes(scenes: Sequence[str], seed: int, fraction: float = VALIDATION_FRACTION) -> list[str]:
     """Whole scenes drawn (by ``seed``) until they hold ``fraction`` of the images; at least one scene
     is held out and at least one is left for training."""
@@ -306,11 +318,7 @@ class Bondi2017(ShippedDetectorWeights, Detector):
 
         started = time.perf_counter()
         dataset = simcam_dataset(root, size, views, crops_per_photo)
-        pixels, cameras, scenes, _ = read_split(dataset, "defender-train")
-        classes = tuple(sorted(set(cameras)))
-        held_out = validation_scenes(scenes, seed)
-        is_val = np.array([s in held_out for s in scenes])
-        labels = torch.tensor([classes.index(c) for c in cameras])
+        pixels, classes, labels, held_out, is_val = training_split(dataset, seed)
         stride, count = RECIPE["stride"], RECIPE["patches_per_image"]
 
         def patches_of(indices, offsets=None):

@@ -64,8 +64,8 @@ from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
 from spoc_bench.shipped import ShippedDetectorWeights
 
-from .bondi2017 import (SIMCAM, data_version, save_and_test, deterministic, images_tensor, pack_classes,
-                        read_split, simcam_dataset, unpack_classes, validation_scenes)
+from .bondi2017 import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test,
+                        simcam_dataset, training_split, unpack_classes)
 
 NAME = "mislnet"
 GRID = 8
@@ -181,11 +181,7 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
             raise ValueError(f"{NAME}: channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
         started = time.perf_counter()
         dataset = simcam_dataset(root, size, views, crops_per_photo)
-        pixels, cameras, scenes, _ = read_split(dataset, "defender-train")
-        classes = tuple(sorted(set(cameras)))
-        held_out = validation_scenes(scenes, seed)
-        is_val = np.array([s in held_out for s in scenes])
-        labels = torch.tensor([classes.index(c) for c in cameras])
+        pixels, classes, labels, held_out, is_val = training_split(dataset, seed)
         crops = central_crop(images_tensor(pixels), input_size)[:, list(CHANNELS[channels])].contiguous()  # uint8
         train_index, val_index = np.flatnonzero(~is_val), np.flatnonzero(is_val)
         log(f"{NAME}: {len(train_index)} training images, {len(val_index)} validation images of scenes "
