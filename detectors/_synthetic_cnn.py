@@ -82,14 +82,16 @@ class SyntheticCNN(ShippedDetectorWeights, Detector):
               families=TRAIN_FAMILIES, seed: int = 0, tag: str | None = None, out: str | None = None,
               root: str | None = None, size: int = SIMCAM["size"], views=SIMCAM["views"],
               crops_per_photo: int = SIMCAM["crops_per_photo"], threads: int | None = None, device: str = "cpu",
-              log=print) -> list[Path]:
+              seconds: float | None = None, log=print) -> list[Path]:
         """Train with the recipe above; writes ``<out or detectors/weights>/<name>-<tag>.safetensors``
-        (tag: the default one for the default architecture, else ``simcam-r<depth>w<width>``)."""
+        (tag: the default one for the default architecture, else ``simcam-r<depth>w<width>``).
+        ``seconds``: a time budget that can lower ``steps`` (the manifest records the steps run)."""
         arch = {**cls.DEFAULTS, **{k: v for k, v in dict(depth=depth, width=width, crop=crop).items() if v}}
         default_arch = depth is None and width is None
         tag = tag or (cls.DEFAULTS["tag"] if default_arch else f"simcam-r{arch['depth']}w{arch['width']}")
         dataset = simcam_dataset(root, size, views, crops_per_photo, generators=GENERATOR_FAMILIES)
-        return fit_and_save(cls, dataset, steps, arch, tuple(families), seed, tag, out, threads, device, log)
+        return fit_and_save(cls, dataset, steps, arch, tuple(families), seed, tag, out, threads, device, log,
+                            seconds)
 
 
 def augment(pixels: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
@@ -114,7 +116,7 @@ def augment(pixels: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarr
 
 
 def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple, seed: int, tag: str, out, threads,
-                 device, log) -> list[Path]:
+                 device, log, seconds: float | None = None) -> list[Path]:
     import torch
     import torch.nn.functional as F
 
@@ -146,9 +148,11 @@ def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple,
             logits = net(batch.permute(0, 3, 1, 2).float().div(255).to(device))
             return F.binary_cross_entropy_with_logits(logits, labels)
 
-        history = adam_cosine(net.parameters(), step_loss, steps, RECIPE["lr"], cls.name, log, started)
+        history = adam_cosine(net.parameters(), step_loss, steps, RECIPE["lr"], cls.name, log, started, seconds)
+    steps = history[-1]["step"]
     state = {**net.state_dict(), "meta.arch": torch.tensor([arch["depth"], arch["width"], cls.STEM_STRIDE])}
-    manifest = {"recipe": {**RECIPE, "steps": steps, **arch, "stem_stride": cls.STEM_STRIDE},
+    manifest = {"recipe": {**RECIPE, "steps": steps, **arch, "stem_stride": cls.STEM_STRIDE,
+                           **({"time_budget_s": seconds} if seconds else {})},
                 "parameters": sum(p.numel() for p in net.parameters()), "train_families": list(families),
                 "train_images": {"real": len(real), "synthetic": len(synthetic)}, "seed": seed,
                 "data_version": data_version(dataset), "device": device, "torch": torch.__version__,

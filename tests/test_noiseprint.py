@@ -352,7 +352,7 @@ def test_shipped_simcam_weights_are_the_default_and_load():
     detector = spoc_bench.build_detector("noiseprint")
     assert detector.weights == "simcam" and list(detector.weight_files()) == [101]
     assert manifest["sha256"] == file_sha256(path) and path.stat().st_size < 3_000_000
-    assert manifest["defender_test_images"] == 192 and manifest["defender_test_accuracy"] > 0.3  # chance 0.125
+    assert manifest["defender_test_images"] == 192 and manifest["defender_test_accuracy"] > 0.9  # chance 0.125
     assert manifest["history"][-1]["loss"] < manifest["chance_loss"]
     network = detector.network(101)
     with torch.no_grad():
