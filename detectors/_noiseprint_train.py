@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from spoc_bench.detectors._noiseprint_net import NoiseprintNet
-from spoc_bench.detectors._training import adam_cosine
+from spoc_bench.detectors._training import (adam_cosine, data_version, defender_test_accuracy, deterministic,
+                                            read_split, write_manifest)
 
 RECIPE = {"steps": 1200, "patch": 48, "margin": 8, "positions": 1, "per_model": 4, "optimizer": "Adam", "lr": 3e-4,
           "lr_schedule": "cosine to 0", "loss": "distance-based logistic (Cozzolino & Verdoliva 2020)",
@@ -79,8 +80,6 @@ def train(dataset, steps: int, seed: int, tag: str, threads: int | None, device:
           seconds: float | None = None, **changes) -> tuple[dict, dict]:
     """Train on ``dataset``'s defender-train (``changes``: recipe entries; ``seconds``: a time budget
     that can lower ``steps``); returns (arrays, manifest)."""
-    from spoc_bench.detectors.bondi2017 import data_version, deterministic, read_split
-
     unknown = sorted(set(changes) - {"patch", "margin", "positions", "per_model", "lr"})
     if unknown:
         raise ValueError(f"noiseprint: unknown recipe entries {unknown}")
@@ -118,7 +117,6 @@ def train(dataset, steps: int, seed: int, tag: str, threads: int | None, device:
 def save_and_test(arrays: dict, manifest: dict, tag: str, out: str | None, dataset, device: str, log) -> list[Path]:
     """Write the weights and measure them once on defender-test (fingerprints from defender-train, on
     central windows of 256 px or the images' size where smaller)."""
-    from spoc_bench.detectors.bondi2017 import defender_test_accuracy, write_manifest
     from spoc_bench.detectors.noiseprint import Noiseprint
     from spoc_bench.shipped import save_weights
 

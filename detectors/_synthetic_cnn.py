@@ -30,7 +30,8 @@ import numpy as np
 
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.datasets.synthetic import FAMILIES as GENERATOR_FAMILIES
-from spoc_bench.detectors.bondi2017 import SIMCAM, simcam_dataset
+from spoc_bench.detectors._training import (SIMCAM, adam_cosine, data_version, deterministic, simcam_dataset,
+                                            write_manifest)
 from spoc_bench.images import Container
 from spoc_bench.shipped import ShippedDetectorWeights
 
@@ -121,8 +122,6 @@ def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple,
     import torch.nn.functional as F
 
     from spoc_bench.detectors._resnet import ResNet
-    from spoc_bench.detectors._training import adam_cosine
-    from spoc_bench.detectors.bondi2017 import data_version, deterministic, write_manifest
     from spoc_bench.shipped import save_weights
 
     started = time.perf_counter()

@@ -1,13 +1,24 @@
-"""The optimisation loop the trained detectors share: Adam with a cosine decay to 0, a running
-mean of the loss logged every 50 steps and kept as the manifest's history."""
+"""What the trained detectors share: the simcam data they train on (its default config, the
+labelled defender-train split with whole scenes held out for validation, the data version for the
+manifests), seeded and deterministic training, the optimisation loop of ``noiseprint`` and the
+synthetic-image CNNs (Adam with a cosine decay to 0, an optional time budget), and the measurement
+on defender-test that is written into the manifest after training (reported, never used to choose)."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
+
+from spoc_bench.contracts import Dataset, Detector
+
+SIMCAM = {"size": 256, "views": (48, 24, 24), "crops_per_photo": 4, "seed": 0}  # simcam's default config
+VALIDATION_FRACTION = 1 / 6
 
 TIMED_STEPS = (10, 40)  # a time budget sets the step count from these steps (after warm-up)
 
@@ -47,3 +58,148 @@ def adam_cosine(parameters, step_loss: Callable[[int], "torch.Tensor"], steps: i
             history.append({"step": step, "loss": round(float(np.mean(recent)), 4)})
             log(f"{label}: step {step}/{total[0]}, loss {np.mean(recent):.4f} ({time.perf_counter() - started:.0f} s)")
     return history
+
+
+def pack_classes(classes: Sequence[str]):
+    """Class names as a uint8 tensor (so they travel inside the hashed weights file)."""
+    import torch
+
+    return torch.tensor(list("\n".join(classes).encode()), dtype=torch.uint8)
+
+
+def unpack_classes(tensor) -> tuple[str, ...]:
+    return tuple(bytes(tensor.tolist()).decode().split("\n"))
+
+
+def simcam_dataset(root: str | None = None, size: int = SIMCAM["size"], views=SIMCAM["views"],
+                   crops_per_photo: int = SIMCAM["crops_per_photo"], seed: int = SIMCAM["seed"], generators=()):
+    """simcam's camera images (by default no generators: detectors of camera models never see them)."""
+    from spoc_bench.datasets.simcam import SimCam
+
+    return SimCam(size=size, views=tuple(views), crops_per_photo=crops_per_photo, generators=tuple(generators),
+                  seed=seed, root=root, workers=1 if root else 2)
+
+
+def data_version(dataset) -> dict:
+    config = dataset.config()
+    config.pop("root", None)
+    return {"name": dataset.folder.name, "config": config}
+
+
+def read_split(dataset: Dataset, split: str):
+    """``(pixels uint8 [N, H, W, 3] list, cameras, scenes, containers)`` of the split's real images."""
+    samples = [s for s in dataset.samples(split) if s.source == "real" and s.camera]
+    items = list(dataset.items(samples))
+    if not items:
+        raise ValueError(f"no real images with a camera in split {split!r} of {dataset.name!r}")
+    return ([i.pixels for i in items], [i.sample.camera for i in items], [i.sample.scene for i in items],
+            [i.container for i in items])
+
+
+def training_split(dataset: Dataset, seed: int):
+    """defender-train's real images for training a camera classifier: ``(pixels, classes, labels
+    tensor, held-out scenes, is-validation mask)``, whole scenes held out by ``seed``."""
+    import torch
+
+    pixels, cameras, scenes, _ = read_split(dataset, "defender-train")
+    classes = tuple(sorted(set(cameras)))
+    held_out = validation_scenes(scenes, seed)
+    is_val = np.array([s in held_out for s in scenes])
+    return pixels, classes, torch.tensor([classes.index(c) for c in cameras]), held_out, is_val
+
+
+def validation_scenes(scenes: Sequence[str], seed: int, fraction: float = VALIDATION_FRACTION) -> list[str]:
+    """Whole scenes drawn (by ``seed``) until they hold ``fraction`` of the images; at least one scene
+    is held out and at least one is left for training."""
+    counts: dict[str, int] = {}
+    for scene in scenes:
+        counts[scene] = counts.get(scene, 0) + 1
+    if len(counts) < 2:
+        raise ValueError("validation needs images of at least two scenes in defender-train")
+    order = np.random.default_rng([seed, 17]).permutation(sorted(counts))
+    chosen, held = [], 0
+    for scene in order[:-1]:
+        if chosen and held >= fraction * len(scenes):
+            break
+        chosen.append(str(scene))
+        held += counts[scene]
+    return sorted(chosen)
+
+
+def images_tensor(pixels: Sequence[np.ndarray]):
+    """uint8 ``[N, 3, H, W]`` (same-sized images)."""
+    import torch
+
+    return torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).contiguous()
+
+
+class deterministic:
+    """Context: seeded torch, deterministic algorithms, ``threads`` CPU threads where given (restored on
+    exit). On a CPU the result can still depend on the number of threads (the order of the sums in
+    the convolutions), so the manifest records it."""
+
+    def __init__(self, seed: int, threads: int | None = None):
+        self.seed, self.threads = seed, threads
+
+    def __enter__(self):
+        import torch
+
+        self.previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+        torch.manual_seed(self.seed)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+        # warn_only: some CUDA backward passes (pooling) have no deterministic kernel; a GPU run is
+        # then repeatable only up to them (the manifest records the device)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.use_deterministic_algorithms(self.previous[0])
+        torch.set_num_threads(self.previous[1])
+
+
+def accuracy(probabilities, cameras: Sequence[str], classes: Sequence[str]) -> float:
+    predicted = [classes[i] for i in probabilities.argmax(dim=1).tolist()]
+    return float(np.mean([p == c for p, c in zip(predicted, cameras)]))
+
+
+def defender_test_accuracy(detector: Detector, dataset: Dataset, batch: int = 16) -> tuple[float, int]:
+    """Accuracy of ``detector`` on the split ``defender-test`` (measured after training, reported only)."""
+    import torch
+
+    from spoc_bench.images import to_tensor
+
+    pixels, cameras, _, containers = read_split(dataset, "defender-test")
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(pixels), batch):
+            outputs.append(detector.predict(to_tensor(pixels[start:start + batch]), containers[start:start + batch]))
+    return accuracy(torch.cat(outputs), cameras, detector.classes), len(pixels)
+
+
+def save_and_test(cls, state: dict, tag: str, manifest: dict, folder: Path | None, dataset: Dataset, device: str,
+                  log) -> list[Path]:
+    """Save trained weights, then measure them once on defender-test (recorded, never used to choose)."""
+    from spoc_bench.shipped import save_weights
+
+    path = save_weights(state, "detector", cls.name, tag, manifest, folder)
+    detector = cls(weights=tag, weights_dir=str(path.parent))
+    detector.device = device
+    test_acc, test_n = defender_test_accuracy(detector, dataset)
+    manifest.update(defender_test_accuracy=round(test_acc, 5), defender_test_images=test_n)
+    log(f"{cls.name}: validation accuracy {manifest['final_validation_accuracy']:.3f} (epoch {manifest['best_epoch']}), "
+        f"defender-test accuracy {test_acc:.3f} ({test_n} images), {manifest['training_seconds']:.0f} s of training")
+    write_manifest(path, manifest)
+    return [path, path.with_suffix(".json")]
+
+
+def write_manifest(path: Path, manifest: dict) -> None:
+    """Add the post-training measurements to the manifest :func:`save_weights` wrote (same file hash)."""
+    from spoc_bench.images import atomic_write
+
+    record = json.loads(path.with_suffix(".json").read_text())
+    record.update(manifest)
+    atomic_write(path.with_suffix(".json"), json.dumps(record, indent=2, default=str).encode())

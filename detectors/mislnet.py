@@ -66,7 +66,7 @@ from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
 from spoc_bench.shipped import ShippedDetectorWeights
 
-from .bondi2017 import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test,
+from ._training import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test,
                         simcam_dataset, training_split, unpack_classes)
 
 NAME = "mislnet"

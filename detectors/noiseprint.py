@@ -201,7 +201,7 @@ class Noiseprint(Detector):
         budget that can lower ``steps`` (the manifest records the steps run); ``recipe``: entries of
         the recipe to change (``patch``, ``margin``, ``positions``, ``per_model``, ``lr``)."""
         from spoc_bench.detectors import _noiseprint_train
-        from spoc_bench.detectors.bondi2017 import simcam_dataset
+        from spoc_bench.detectors._training import simcam_dataset
 
         dataset = simcam_dataset(root, size, views, crops_per_photo)
         arrays, manifest = _noiseprint_train.train(dataset, steps, seed, tag, threads, device, log, seconds, **recipe)
