@@ -65,8 +65,8 @@ from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
 from spoc_bench.shipped import ShippedDetectorWeights
 
-from ._training import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test, simcam_dataset,
-                        training_split, unpack_classes)
+from ._training import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test,
+                        simcam_dataset, training_split, unpack_classes)
 
 NAME = "bondi2017"
 PATCH = 64

@@ -37,7 +37,7 @@ Weight tags: ``grip``, the official weights of GRIP-UNINA (non-profit licence, n
 them once with ``spoc-bench weights import noiseprint PATH``, see :mod:`spoc_bench.weights`), read
 from ``weights_dir``, else ``$SPOC_BENCH_NOISEPRINT_DIR``, else ``<cache>/weights/noiseprint-grip``;
 ``simcam`` (the default), one network trained by this project with the paper's Siamese recipe on
-simcam's defender-train (``spoc-bench train detector noiseprint -o threads=1``;
+simcam's defender-train (``spoc-bench train detector noiseprint [--device cuda]``;
 ``detectors/_noiseprint_train.py``), shipped in ``detectors/weights/noiseprint-simcam.safetensors``
 and used for every JPEG quality. Measured once after training (22,303 steps, 290 s on a lent H200):
 defender-test accuracy 0.938 (192 images, chance 0.125), **just below the issue's 0.95 target**
