@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -28,6 +26,8 @@ def mean_ci(values, seed: int = 0) -> tuple[float, float, float, int]:
     value = float(values.mean())
     if values.size == 1 or np.all(values == values[0]) or not np.isfinite(value):
         return value, value, value, values.size
+    from scipy import stats  # here, not at the top: a fully cached run needs no metric (0.4 s of imports)
+
     result = stats.bootstrap((values,), np.mean, n_resamples=RESAMPLES, confidence_level=LEVEL,
                              method="percentile", random_state=seed, vectorized=True)
     return value, float(result.confidence_interval.low), float(result.confidence_interval.high), values.size
@@ -53,6 +53,9 @@ def cluster_mean_ci(values, clusters, ids, seed: int = 0) -> tuple[float, float,
 
 def auc_ci(negatives, positives, seed: int = 0) -> tuple[float, float, float, int]:
     """ROC AUC with positives the synthetic class; a stratified bootstrap resamples each class."""
+    from scipy import stats
+    from sklearn.metrics import roc_auc_score
+
     negatives, positives = np.asarray(negatives, float), np.asarray(positives, float)
     n = negatives.size + positives.size
     if negatives.size == 0 or positives.size == 0:
@@ -72,6 +75,9 @@ def auc_ci(negatives, positives, seed: int = 0) -> tuple[float, float, float, in
 
 def balanced_ci(negatives, positives, seed: int = 0):
     """Balanced accuracy at threshold 0.5, bootstrapped per class like the AUC."""
+    from scipy import stats
+    from sklearn.metrics import balanced_accuracy_score
+
     negatives, positives = np.asarray(negatives, float), np.asarray(positives, float)
     n = negatives.size + positives.size
     if negatives.size == 0 or positives.size == 0:
