@@ -1,4 +1,5 @@
-"""The three networks of SpoC and the patch sampling they train on (torch is imported here)."""
+"""The networks of SpoC, its attacker-side surrogate, and the patch sampling they train on (torch is
+imported here)."""
 
 from __future__ import annotations
 
@@ -7,39 +8,70 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from spoc_bench.detectors._mislnet_net import ConstrainedConv2d
+
+
+def high_pass(images: torch.Tensor) -> torch.Tensor:
+    """The image minus its 3x3 mean, x10: where camera traces live."""
+    return (images - F.avg_pool2d(images, 3, stride=1, padding=1, count_include_pad=False)) * 10
+
 
 class Generator(nn.Module):
     """Full-resolution 3x3 convolutions (no down-sampling) predicting a bounded residual:
-    output = input + ``scale`` * tanh(residual), so the content stays."""
+    output = input + ``scale`` * tanh(residual), so the content stays.
 
-    def __init__(self, layers: int = 7, width: int = 32, scale: float = 0.1):
+    The first layer's features get a learned bias per position in the ``period`` x ``period`` grid
+    (``period`` 8: the JPEG block, which also fixes the 2x2 colour-filter-array phase), tiled over the
+    image from its top-left corner. Convolutions alone are blind to where a pixel sits in that grid,
+    so without it the generator cannot write the phase-locked traces (demosaicing, JPEG blocks) that
+    camera fingerprints are made of. ``period`` 0 leaves it out.
+    """
+
+    def __init__(self, layers: int = 7, width: int = 32, scale: float = 0.1, period: int = 8):
         super().__init__()
-        blocks: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU()]
+        self.first = nn.Conv2d(3, width, 3, padding=1)
+        self.phase = nn.Parameter(torch.zeros(1, width, period, period)) if period else None
+        blocks: list[nn.Module] = []
         for _ in range(layers - 2):
             blocks += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
         blocks.append(nn.Conv2d(width, 3, 3, padding=1))
         self.body, self.scale = nn.Sequential(*blocks), scale
 
+    @classmethod
+    def from_state(cls, state: dict, scale: float) -> "Generator":
+        period = state["phase"].shape[-1] if "phase" in state else 0
+        layers = 1 + sum(1 for key in state if key.startswith("body.") and key.endswith(".weight"))
+        generator = cls(layers, state["first.weight"].shape[0], scale, period)
+        generator.load_state_dict(state)
+        return generator
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return images + self.scale * torch.tanh(self.body(images))
+        features = self.first(images)
+        if self.phase is not None:
+            height, width = features.shape[-2:]
+            period = self.phase.shape[-1]
+            tiled = self.phase.repeat(1, 1, -(-height // period), -(-width // period))
+            features = features + tiled[..., :height, :width]
+        return images + self.scale * torch.tanh(self.body(F.relu(features)))
 
 
 class Discriminator(nn.Module):
-    """Tells the target camera's real patches from generated ones, looking at high-passed images
-    (the image minus its 3x3 mean), where camera traces live; a PatchGAN logit map, averaged."""
+    """Tells the target camera's real patches from generated ones (both as saved files), looking at
+    high-passed images; spectrally normalised (Miyato et al. 2018) so that it cannot win outright;
+    a PatchGAN logit map, averaged."""
 
     def __init__(self, width: int = 32):
         super().__init__()
+        norm = nn.utils.spectral_norm
         self.body = nn.Sequential(
-            nn.Conv2d(3, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, width * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width * 2, width * 4, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width * 4, 1, 3, padding=1),
+            norm(nn.Conv2d(3, width, 3, padding=1)), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(width, width * 2, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(width * 2, width * 4, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(width * 4, 1, 3, padding=1)),
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        high = images - F.avg_pool2d(images, 3, stride=1, padding=1, count_include_pad=False)
-        return self.body(high * 10).mean(dim=(1, 2, 3))
+        return self.body(high_pass(images)).mean(dim=(1, 2, 3))
 
 
 class Embedder(nn.Module):
@@ -57,20 +89,51 @@ class Embedder(nn.Module):
         self.head = nn.Linear(dim, classes)
 
     def embedding(self, images: torch.Tensor) -> torch.Tensor:
-        high = images - F.avg_pool2d(images, 3, stride=1, padding=1, count_include_pad=False)
-        return self.embed(self.features(high * 10).mean(dim=(2, 3)))
+        return self.embed(self.features(high_pass(images)).mean(dim=(2, 3)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(F.relu(self.embedding(images)))
 
 
-def grid_crops(images: list[np.ndarray], count: int, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """``count`` random ``size`` x ``size`` crops whose corners lie on the 8x8 JPEG grid."""
+class ConstrainedSurrogate(nn.Module):
+    """An attacker-side camera-model classifier in Bayar & Stamm's manner: a constrained
+    prediction-error first layer (centre -1, neighbours summing to 1), then a small strided
+    convolution stack with batch norm and tanh, global average pooling; any patch size."""
+
+    def __init__(self, classes: int, width: int = 48, filters: int = 6):
+        super().__init__()
+        self.constrained = ConstrainedConv2d(3, filters)
+
+        def block(inputs: int, outputs: int, stride: int) -> list[nn.Module]:
+            return [nn.Conv2d(inputs, outputs, 3, stride, 1), nn.BatchNorm2d(outputs), nn.Tanh()]
+
+        self.features = nn.Sequential(*block(filters, width, 1), *block(width, width, 2),
+                                      *block(width, width * 2, 2), *block(width * 2, width * 4, 2))
+        self.head = nn.Linear(width * 4, classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.constrained(images * 255)).mean(dim=(2, 3)))
+
+
+def grid_crops(images: list[np.ndarray], count: int, size: int, rng: np.random.Generator, grid: int = 8,
+               margin: int = 0) -> torch.Tensor:
+    """``count`` random ``size`` x ``size`` crops whose inner part (``margin`` px in from each side)
+    starts on the ``grid`` (the JPEG blocks: 8, or 16 for 4:2:0 chroma)."""
     chosen = rng.integers(0, len(images), count)
     crops = []
     for index in chosen:
         image = images[index]
-        y = rng.integers(0, (image.shape[0] - size) // 8 + 1) * 8
-        x = rng.integers(0, (image.shape[1] - size) // 8 + 1) * 8
+        low = -(-margin // grid)  # the first grid line with room for the margin
+        y = rng.integers(low, (image.shape[0] - size + margin) // grid + 1) * grid - margin
+        x = rng.integers(low, (image.shape[1] - size + margin) // grid + 1) * grid - margin
         crops.append(image[y:y + size, x:x + size])
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255)
+
+
+def tiles(images: torch.Tensor, size: int = 64) -> torch.Tensor:
+    """The ``size`` x ``size`` tiles of ``[N, C, H, W]`` on a grid from the top-left corner,
+    ``[N * tiles, C, size, size]`` (image by image)."""
+    n, c, h, w = images.shape
+    rows, columns = h // size, w // size
+    grid = images[..., :rows * size, :columns * size].reshape(n, c, rows, size, columns, size)
+    return grid.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, size, size)

@@ -3,61 +3,64 @@ a GAN that inserts the traces of one chosen camera model into a synthetic image,
 identifiers name that camera and synthetic-image detectors call it real, without any knowledge of
 the detectors: only sample images of the target camera.
 
-Three networks (``attacks/_spoc_nets.py``):
+Networks (``attacks/_spoc_nets.py``):
 
-- a **generator**: 7 full-resolution 3x3 convolutions (no down-sampling, so any image size works),
-  predicting a residual: output = input + 0.1 tanh(.) (the content stays);
-- a **discriminator**: the target camera's real patches against generated ones, on high-passed
-  patches (image minus its 3x3 mean), PatchGAN logits averaged;
-- an **embedder**, trained once, offline, as a camera-model classifier on the attacker's own images
-  (the ``attacker`` split: other devices and scenes than any detector saw); its penultimate layer is
-  the 512-dimensional camera feature.
+- a **generator**: 7 full-resolution 3x3 convolutions (no down-sampling, any image size) predicting
+  a bounded residual, output = input + 0.1 tanh(.), with a learned bias per position of the 8x8
+  JPEG grid in its first layer (tiled from the top-left corner), so that it can write phase-locked
+  traces (demosaicing, JPEG blocks) that plain convolutions cannot place;
+- a **discriminator**: the target camera's real patches against generated ones (both as saved
+  files), on high-passed patches, spectrally normalised, PatchGAN logits averaged;
+- the attacker's **surrogates**, trained once, offline, on the attacker's own images (the
+  ``attacker`` split: other devices and scenes than any detector saw): the 512-d **embedder** of the
+  paper (a strided CNN on high-passed patches whose penultimate layer is the camera feature) and a
+  **constrained** classifier (Bayar & Stamm's prediction-error first layer, a small CNN).
 
-The generator minimises content (L1 to the input, x20) + embedding (1 - cosine to the target's mean
-embedding + cross-entropy of the embedder's head towards the target, x1) + non-saturating adversarial
-loss (x0.1); Adam 2e-4 (0.5, 0.999); batches of 32 64-px crops aligned to the 8x8 JPEG grid; 2,500
-steps (REFERENCE.md's measured setting). Choices not fixed by the paper, as parameters: the widths
-(32 here, for CPU training), the high-pass input of discriminator and embedder, the embedder's
-design (a small strided CNN). The output is saved the way the target camera saves its images: its
-JPEG tables and chroma subsampling, read from the target's sample images (``saves_like_target``).
+Every loss judges what the target camera's file would hold: the generator's output goes through a
+differentiable stand-in of the save (``attacks/_diffjpeg.py``: 8-bit samples, the target's JPEG tables
+and chroma subsampling, libjpeg's chroma interpolation; straight-through rounding). The generator
+minimises content (L1 to the input, x80) + camera (1 - cosine to the target's mean embedding, plus
+the cross-entropy of both surrogates towards the target, halved; x1) + residual spectrum (L1 between
+the log power spectra of the batch's high-passed luminance and of the target's images; x1) +
+non-saturating adversarial loss (x0.1); Adam 1e-3 (0.5, 0.999) with a cosine decay, batches of 16 80-px crops of the
+attacker's synthetic images whose 64-px centre, on the 16-px grid, is all the losses see (so no
+crop border is in view: the generator cannot use one as a shortcut), 450 steps. The JPEG tables and
+subsampling are the target's most common ones among its sample images (``saves_like_target``: the
+attack's output is saved with them).
+
+**Attacker-side validation** (nothing of the defender): every 4th scene of the attacker's split is
+held out of training; every ``validate_every`` steps the held-out inputs go whole through the generator
+and the real save, and the manifest records the share of them that each surrogate, and a
+``PhaseJudge`` that is in no loss (a logistic regression on residual statistics per 8x8 grid
+position, fitted on the attacker's real images), attribute to the target, with the PSNR. The generator kept is the checkpoint that the attacker
+ranks first by :func:`score` (the quality bound ``min_psnr`` first, then the mean of those shares).
 
 Knowledge: ``target_samples`` only. The runner hands a black-box attack no detector, and training
-reads the ``attacker`` split alone. Weights: one generator per target, trained by ``spoc-bench train
-attack spoc -o target=NAME`` (every camera when no target is named), with the embedder trained first
-if missing; stored as ``attacks/weights/spoc-<tag>-<target>.safetensors`` with manifests.
-
-**Shipped weights** (tag ``simcam``), trained on a 2-core CPU without a GPU, with a fifth of the
-recipe's samples: ``spoc-bench train attack spoc -o steps=1000 -o batch=16 -o embedder_steps=1200``
-(one thread; the embedder in about 5 min, each generator in 325-410 s). The embedder names the
-camera of 0.88 of simcam's defender-test real images (other devices and scenes than it saw); at the
-end of training it names the target for 0.71-1.00 of the generated training crops (manifests).
-**They transfer for a few targets only**: in the default run (n = 32 inputs x 8 targets, saved with
-the target's JPEG settings), with the detectors retrained on a GPU in session 3, ``noiseprint:simcam``
-names the target for 0.42 of the attacked images (0.94 towards ``beta-1`` and ``beta-2``, none
-towards ``alpha-1``, ``alpha-2``, ``gamma`` and ``zeta``), the camera CNNs for 0.21-0.25 (chance
-0.125; ``jpeg-table`` 0.625, by the file format alone), and the synthetic-image detectors keep AUCs
-of 0.90-0.97 (0.99-1.00 before). The generator lowers the embedder's loss without writing all of
-the target's traces: its outputs keep the up-sampling peaks of their spectrum (``spoc-bench show
-attack spoc``). The full recipe did not change that (session 2, against the CPU-trained
-detectors): a generator towards ``alpha-1`` trained with the defaults (2,500 steps of 32 crops, 24
-min on one thread; not shipped) fooled the embedder on 0.93 of its crops, while ``bondi2017``,
-``mislnet`` and ``noiseprint`` named the target for none of 32 defender-test inputs.
+reads the ``attacker`` split alone. Weights: ``spoc-bench train attack spoc [-o target=NAME]`` trains
+the surrogates when missing, then one generator per target (every camera when none is named);
+stored as ``attacks/weights/spoc-<tag>-<target>.safetensors`` (and ``-embedder``, ``-constrained``)
+with manifests. The configurations tried, with their attacker-side figures, are in
+``docs/spoc-ablation.md``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Sequence
 
 import numpy as np
 
-from spoc_bench.contracts import Attack, Item
+from spoc_bench.contracts import Attack, Item, typical_container
 from spoc_bench.registry import register_attack
 from spoc_bench.shipped import file_sha256, load_weights, save_weights, weights_path
 
-RECIPE = {"steps": 2500, "batch": 32, "crop": 64, "lr": 2e-4, "betas": (0.5, 0.999), "content": 20.0,
-          "embedding": 1.0, "adversarial": 0.1, "width": 32, "layers": 7, "residual_scale": 0.1}
+RECIPE = {"steps": 450, "batch": 16, "crop": 80, "margin": 8, "lr": 1e-3, "betas": (0.5, 0.999), "content": 80.0,
+          "embedding": 1.0, "spectrum": 1.0, "adversarial": 0.1, "width": 32, "layers": 7, "residual_scale": 0.1, "period": 8,
+          "validate_every": 75, "min_psnr": 32.0}
 EMBEDDER_RECIPE = {"steps": 2000, "batch": 32, "crop": 64, "lr": 1e-3, "dim": 512, "width": 32}
+SURROGATE_RECIPE = {"steps": 800, "batch": 64, "crop": 64, "lr": 1e-3, "width": 48, "filters": 6}
+VALIDATION_EVERY = 4  # every 4th of the attacker's scenes (sorted) is held out of generator training
 
 
 @register_attack("spoc")
@@ -80,11 +83,7 @@ class SpoC(Attack):
 
         super().fit(target, target_samples)
         state = load_weights("attack", "spoc", f"{self.weights}-{target}", self.weights_dir)
-        layers = sum(1 for key in state if key.endswith(".weight"))
-        width = state["body.0.weight"].shape[0]
-        self.generator_ = Generator(layers, width, RECIPE["residual_scale"])
-        self.generator_.load_state_dict(state)
-        self.generator_.eval().to(self.device)
+        self.generator_ = Generator.from_state(state, RECIPE["residual_scale"]).eval().to(self.device)
         return self
 
     def forward(self, images):
@@ -92,122 +91,284 @@ class SpoC(Attack):
 
     @classmethod
     def train(cls, target: str | None = None, dataset: str = "simcam", dataset_options: dict | None = None,
-              steps: int = RECIPE["steps"],
-              embedder_steps: int = EMBEDDER_RECIPE["steps"], batch: int = RECIPE["batch"], seed: int = 0,
-              out: str | None = None, device: str = "cpu", log=print) -> list:
-        """Train the embedder (when missing) and one generator per target from the attacker split."""
+              steps: int = RECIPE["steps"], batch: int = RECIPE["batch"], lr: float = RECIPE["lr"],
+              content: float = RECIPE["content"], adversarial: float = RECIPE["adversarial"],
+              embedding: float = RECIPE["embedding"], spectrum: float = RECIPE["spectrum"],
+              validate_every: int = RECIPE["validate_every"],
+              embedder_steps: int = EMBEDDER_RECIPE["steps"], surrogate_steps: int = SURROGATE_RECIPE["steps"],
+              threads: int | None = None, seed: int = 0, out: str | None = None, device: str = "cpu",
+              log=print) -> list:
+        """Train the attacker's surrogates (when missing) and one generator per target, from the
+        attacker split alone."""
+        import torch
+
         import spoc_bench
 
+        if threads:
+            torch.set_num_threads(threads)
         data = spoc_bench.build_dataset(dataset, **(dataset_options or {}))
         data.prepare()
         attacker = list(data.items(data.samples("attacker")))
         real = [i for i in attacker if i.sample.source == "real"]
-        synthetic = [i.pixels for i in attacker if i.sample.source == "synthetic"]
+        synthetic = [i for i in attacker if i.sample.source == "synthetic"]
         cameras = sorted({i.sample.camera for i in real})
         targets = [target] if target else cameras
         unknown = sorted(set(targets) - set(cameras))
         if unknown:
             raise ValueError(f"spoc: unknown target(s) {unknown}; cameras of {dataset}'s attacker split: {cameras}")
+        context = {"dataset": dataset, "config": data.config(), "seed": seed, "out": out, "device": device, "log": log}
         written = []
-        embedder_file = weights_path("attack", "spoc", f"{dataset}-embedder", out)
-        if not embedder_file.exists():
-            written.append(train_embedder(real, cameras, dataset, data.config(), embedder_steps, seed, out, device, log))
-        embedder = load_embedder(dataset, len(cameras), out, device)
+        if not weights_path("attack", "spoc", f"{dataset}-embedder", out).exists():
+            written.append(train_embedder(real, cameras, embedder_steps, **context))
+        if not weights_path("attack", "spoc", f"{dataset}-constrained", out).exists():
+            written.append(train_constrained(real, cameras, surrogate_steps, **context))
+        surrogates = load_surrogates(dataset, len(cameras), out, device)
+        recipe = {**RECIPE, "steps": steps, "batch": batch, "lr": lr, "content": content, "adversarial": adversarial,
+                  "embedding": embedding, "spectrum": spectrum, "validate_every": validate_every}
         for name in targets:
-            target_pixels = [i.pixels for i in real if i.sample.camera == name]
-            written.append(train_generator(embedder, cameras.index(name), name, target_pixels, synthetic, dataset,
-                                           data.config(), steps, batch, seed, out, device, log))
+            written.append(train_generator(surrogates, cameras, name, real, synthetic, recipe, **context))
         return written
 
 
-def train_embedder(real: list[Item], cameras: list[str], dataset: str, config: dict, steps: int, seed: int,
-                   out, device: str, log):
+# --------------------------------------------------------------------------- attacker-side surrogates
+def train_classifier(model, real: list[Item], cameras: list[str], recipe: dict, label: str, after_step=None,
+                     seed: int = 0, device: str = "cpu", log=print) -> tuple[object, float, float]:
+    """Train a camera-model classifier on grid-aligned crops of the attacker's real images, classes
+    balanced in every batch; returns it with its final patch accuracy and training time."""
     import torch
     import torch.nn.functional as F
 
-    from ._spoc_nets import Embedder, grid_crops
+    from ._spoc_nets import grid_crops
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    recipe = {**EMBEDDER_RECIPE, "steps": steps}
     by_camera = [[i.pixels for i in real if i.sample.camera == c] for c in cameras]
-    model = Embedder(len(cameras), recipe["dim"], recipe["width"]).to(device)
+    model = model.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     started, recent = time.perf_counter(), []
     per_class = max(1, recipe["batch"] // len(cameras))
-    for step in range(steps):
+    labels = torch.arange(len(cameras), device=device).repeat_interleave(per_class)
+    for step in range(recipe["steps"]):
         crops = torch.cat([grid_crops(images, per_class, recipe["crop"], rng) for images in by_camera]).to(device)
-        labels = torch.arange(len(cameras), device=device).repeat_interleave(per_class)
         logits = model(crops)
         loss = F.cross_entropy(logits, labels)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if after_step:
+            after_step(model)
         recent = (recent + [(logits.argmax(1) == labels).float().mean().item()])[-100:]
         if (step + 1) % 250 == 0:
-            log(f"embedder: step {step + 1}/{steps}, loss {loss.item():.3f}, patch accuracy {np.mean(recent):.3f}")
+            log(f"{label}: step {step + 1}/{recipe['steps']}, loss {loss.item():.3f}, patch accuracy {np.mean(recent):.3f}")
+    return model.eval(), float(np.mean(recent)), time.perf_counter() - started
+
+
+def train_embedder(real, cameras, steps, dataset, config, seed, out, device, log):
+    from ._spoc_nets import Embedder
+
+    recipe = {**EMBEDDER_RECIPE, "steps": steps}
+    model = Embedder(len(cameras), recipe["dim"], recipe["width"])
+    model, accuracy, seconds = train_classifier(model, real, cameras, recipe, "embedder", seed=seed, device=device, log=log)
     manifest = {"recipe": recipe, "classes": cameras, "data": {"dataset": dataset, "split": "attacker", **config},
-                "training_seconds": round(time.perf_counter() - started, 1), "device": device,
-                "final_patch_accuracy": round(float(np.mean(recent)), 4), "seed": seed}
+                "training_seconds": round(seconds, 1), "device": device, "final_patch_accuracy": round(accuracy, 4),
+                "seed": seed}
     return save_weights(model.state_dict(), "attack", "spoc", f"{dataset}-embedder", manifest, out)
 
 
-def load_embedder(dataset: str, classes: int, folder, device: str):
-    from ._spoc_nets import Embedder
+def train_constrained(real, cameras, steps, dataset, config, seed, out, device, log):
+    from ._spoc_nets import ConstrainedSurrogate
 
-    state = load_weights("attack", "spoc", f"{dataset}-embedder", folder)
-    model = Embedder(classes, EMBEDDER_RECIPE["dim"], EMBEDDER_RECIPE["width"])
-    model.load_state_dict(state)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    return model.eval().to(device)
+    recipe = {**SURROGATE_RECIPE, "steps": steps}
+    model = ConstrainedSurrogate(len(cameras), recipe["width"], recipe["filters"])
+    model, accuracy, seconds = train_classifier(model, real, cameras, recipe, "constrained surrogate",
+                                                after_step=lambda m: m.constrained.constrain(),
+                                                seed=seed, device=device, log=log)
+    manifest = {"recipe": recipe, "classes": cameras, "data": {"dataset": dataset, "split": "attacker", **config},
+                "training_seconds": round(seconds, 1), "device": device, "final_patch_accuracy": round(accuracy, 4),
+                "seed": seed}
+    return save_weights(model.state_dict(), "attack", "spoc", f"{dataset}-constrained", manifest, out)
 
 
-def train_generator(embedder, target_index: int, target: str, target_pixels, synthetic_pixels, dataset: str,
-                    config: dict, steps: int, batch: int, seed: int, out, device: str, log):
+def load_surrogates(dataset: str, classes: int, folder, device: str) -> dict:
+    """The attacker's frozen camera classifiers: ``embedder`` and ``constrained``."""
+    from ._spoc_nets import ConstrainedSurrogate, Embedder
+
+    models = {"embedder": Embedder(classes, EMBEDDER_RECIPE["dim"], EMBEDDER_RECIPE["width"]),
+              "constrained": ConstrainedSurrogate(classes, SURROGATE_RECIPE["width"], SURROGATE_RECIPE["filters"])}
+    for name, model in models.items():
+        model.load_state_dict(load_weights("attack", "spoc", f"{dataset}-{name}", folder))
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        models[name] = model.eval().to(device)
+    return models
+
+
+# --------------------------------------------------------------------------------- the generator
+def held_out(scene: str, scenes: list[str]) -> bool:
+    """Whether a scene's inputs are kept for the attacker's validation (every 4th scene, sorted)."""
+    return len(scenes) > 1 and scenes.index(scene) % VALIDATION_EVERY == 0
+
+
+def train_generator(surrogates: dict, cameras: list[str], target: str, real: list[Item], synthetic: list[Item],
+                    recipe: dict, dataset: str, config: dict, seed: int, out, device: str, log):
     import torch
     import torch.nn.functional as F
+    from tqdm import tqdm
 
+    from ._diffjpeg import DiffJpeg
     from ._spoc_nets import Discriminator, Generator, grid_crops
 
     torch.manual_seed(seed)
+    target_index = cameras.index(target)
     rng = np.random.default_rng([seed, target_index])
-    recipe = {**RECIPE, "steps": steps, "batch": batch}
-    generator = Generator(recipe["layers"], recipe["width"], recipe["residual_scale"]).to(device)
+    target_items = [i for i in real if i.sample.camera == target]
+    target_pixels = [i.pixels for i in target_items]
+    container = typical_container([i.container for i in target_items])
+    save = (DiffJpeg(container.qtables, container.subsampling) if container.is_jpeg else torch.nn.Identity()).to(device)
+    scenes = sorted({i.sample.scene for i in synthetic})
+    inputs = [i.pixels for i in synthetic if not held_out(i.sample.scene, scenes)]
+    validation = [i for i in synthetic if held_out(i.sample.scene, scenes)] or synthetic
+    judge = PhaseJudge(real, cameras)
+
+    generator = Generator(recipe["layers"], recipe["width"], recipe["residual_scale"], recipe["period"]).to(device)
     discriminator = Discriminator(recipe["width"]).to(device)
     options = {"lr": recipe["lr"], "betas": recipe["betas"]}
     g_optimiser = torch.optim.Adam(generator.parameters(), **options)
     d_optimiser = torch.optim.Adam(discriminator.parameters(), **options)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(g_optimiser, recipe["steps"])
+    embedder, constrained = surrogates["embedder"], surrogates["constrained"]
+    margin, batch = recipe["margin"], recipe["batch"]
+    # the largest crop whose centre can start on the 16-px grid inside every image
+    size = min([recipe["crop"]] + [(min(p.shape[:2]) - 16 + margin) // 16 * 16 for p in inputs + target_pixels])
+    if size - 2 * margin < 16:
+        raise ValueError(f"spoc: images of {size} px are too small to train on (crops of {recipe['crop']} px, "
+                         f"{margin} px margins)")
     with torch.no_grad():
-        reference = torch.cat([embedder.embedding(grid_crops(target_pixels, 64, recipe["crop"], rng).to(device))
-                               for _ in range(4)]).mean(0, keepdim=True)
+        reference = embedder.embedding(grid_crops(target_pixels, 128, size - 2 * margin, rng).to(device)).mean(0, keepdim=True)
+    centre = slice(margin, size - margin)
+    target_spectrum = residual_spectrum(torch.cat([grid_crops(target_pixels, 64, size - 2 * margin, rng, grid=16)
+                                                   for _ in range(4)]).to(device)).detach()
     labels = torch.full((batch,), target_index, device=device)
-    started, history = time.perf_counter(), []
-    for step in range(steps):
-        inputs = grid_crops(synthetic_pixels, batch, recipe["crop"], rng).to(device)
-        reals = grid_crops(target_pixels, batch, recipe["crop"], rng).to(device)
-        fakes = generator(inputs)
-        d_loss = F.softplus(-discriminator(reals)).mean() + F.softplus(discriminator(fakes.detach())).mean()
+    started, history, checks, best = time.perf_counter(), [], [], None
+    bar = tqdm(range(recipe["steps"]), desc=f"spoc {target}", unit="step", file=sys.stderr, mininterval=2,
+               disable=None)
+    for step in bar:
+        crops = grid_crops(inputs, batch, size, rng, grid=16, margin=margin).to(device)
+        reals = grid_crops(target_pixels, batch, size - 2 * margin, rng, grid=16).to(device)
+        kept = crops[..., centre, centre]
+        saved = save(generator(crops)[..., centre, centre])  # every loss judges the saved file's pixels
+        d_loss = F.softplus(-discriminator(reals)).mean() + F.softplus(discriminator(saved.detach())).mean()
         d_optimiser.zero_grad()
         d_loss.backward()
         d_optimiser.step()
-        embedding = embedder.embedding(fakes)
-        content = (fakes - inputs).abs().mean()
-        embedding_loss = (1 - F.cosine_similarity(embedding, reference).mean()
-                          + F.cross_entropy(embedder.head(F.relu(embedding)), labels))
-        adversarial = F.softplus(-discriminator(fakes)).mean()
-        g_loss = recipe["content"] * content + recipe["embedding"] * embedding_loss + recipe["adversarial"] * adversarial
+        embedding = embedder.embedding(saved)
+        camera_loss = (1 - F.cosine_similarity(embedding, reference).mean()
+                       + F.cross_entropy(embedder.head(F.relu(embedding)), labels)
+                       + F.cross_entropy(constrained(saved), labels)) / 2
+        adversarial_loss = F.softplus(-discriminator(saved)).mean()
+        spectrum_loss = (residual_spectrum(saved) - target_spectrum).abs().mean()
+        content_loss = (saved - kept).abs().mean()
+        g_loss = (recipe["content"] * content_loss + recipe["embedding"] * camera_loss
+                  + recipe["spectrum"] * spectrum_loss + recipe["adversarial"] * adversarial_loss)
         g_optimiser.zero_grad()
         g_loss.backward()
         g_optimiser.step()
-        hit = (embedder.head(F.relu(embedding)).argmax(1) == labels).float().mean().item()
-        history = (history + [(content.item(), embedding_loss.item(), hit)])[-100:]
-        if (step + 1) % 250 == 0:
-            c, e, h = np.mean(history, axis=0)
-            log(f"spoc {target}: step {step + 1}/{steps}, L1 {c:.4f}, embedding {e:.3f}, embedder names target {h:.2f}")
-    c, e, h = np.mean(history, axis=0)
+        decay.step()
+        history = (history + [(content_loss.item(), camera_loss.item(), spectrum_loss.item(),
+                               adversarial_loss.item())])[-50:]
+        if (step + 1) % recipe["validate_every"] == 0 or step + 1 == recipe["steps"]:
+            l1, camera, spectral, adversarial = np.mean(history, axis=0)
+            check = {"step": step + 1, "l1": round(float(l1), 5), "camera_loss": round(float(camera), 4),
+                     "spectrum_loss": round(float(spectral), 4), "adversarial_loss": round(float(adversarial), 4),
+                     **validate(generator, validation, container, surrogates, judge, target_index)}
+            checks.append(check)
+            if best is None or score(check, recipe["min_psnr"]) > score(best[0], recipe["min_psnr"]):
+                best = (check, {k: v.detach().clone() for k, v in generator.state_dict().items()})
+            bar.set_postfix(judge=check["phase_judge"], psnr=check["psnr"])
+            log(f"spoc {target}: step {step + 1}/{recipe['steps']}, " + ", ".join(f"{k} {v}" for k, v in check.items() if k != "step"))
     manifest = {"recipe": recipe, "target": target, "data": {"dataset": dataset, "split": "attacker", **config},
+                "saved_as": {"qtables": container.qtables, "subsampling": container.subsampling},
                 "training_seconds": round(time.perf_counter() - started, 1), "device": device, "seed": seed,
-                "final": {"l1": round(float(c), 5), "embedding_loss": round(float(e), 4),
-                          "embedder_target_rate": round(float(h), 4)}}
-    return save_weights(generator.state_dict(), "attack", "spoc", f"{dataset}-{target}", manifest, out)
+                "crop": size, "attacker_validation": {"inputs": len(validation), "checks": checks,
+                                                      "kept_step": best[0]["step"]}}
+    return save_weights(best[1], "attack", "spoc", f"{dataset}-{target}", manifest, out)
+
+
+def residual_spectrum(images):
+    """The log of the mean power spectrum of the batch's high-passed luminance: where demosaicing,
+    sharpening, noise and JPEG blocks leave their marks, and up-sampling its peaks."""
+    import torch
+
+    from ._spoc_nets import high_pass
+
+    luminance = high_pass(images).mul(images.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
+    power = torch.fft.rfft2(luminance, norm="ortho").abs().square().mean(0)
+    return torch.log(power + 1e-4)
+
+
+def score(check: dict, min_psnr: float) -> tuple:
+    """How the attacker ranks checkpoints: first whether the quality bound is met, then the mean
+    share of held-out outputs that its surrogates and its phase judge attribute to the target."""
+    hits = [check[name] for name in ("embedder", "constrained", "phase_judge")]
+    return check["psnr"] >= min_psnr, float(np.mean(hits)), check["psnr"]
+
+
+# ----------------------------------------------------------------------- attacker-side validation
+def phase_features(images) -> np.ndarray:
+    """Per colour channel, the 3x3 high-pass residual's log mean magnitude and its normalised mean at
+    each of the 64 positions of the 8x8 grid: the periodic traces of demosaicing, sharpening and
+    JPEG blocks, averaged over the image (so neither scene nor single device dominates)."""
+    import torch.nn.functional as F
+
+    residual = (images - F.avg_pool2d(images, 3, 1, 1, count_include_pad=False)) * 255
+    n, c, h, w = residual.shape
+    grid = residual[..., :h // 8 * 8, :w // 8 * 8].reshape(n, c, h // 8, 8, w // 8, 8)
+    magnitude, mean = grid.abs().mean(dim=(2, 4)).reshape(n, -1), grid.mean(dim=(2, 4)).reshape(n, -1)
+    return np.concatenate([magnitude.clamp(min=1e-6).log().numpy(), (mean / magnitude.mean(1, keepdim=True)).numpy()], 1)
+
+
+class PhaseJudge:
+    """A logistic regression on :func:`phase_features`, fitted on the attacker's real images: a
+    camera classifier of another kind than the surrogates in the loss, so its verdict on generated
+    images is the attacker's own estimate of transfer."""
+
+    def __init__(self, real: list[Item], cameras: list[str]):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from spoc_bench.images import to_tensor
+
+        features = np.concatenate([phase_features(to_tensor([i.pixels])) for i in real])
+        labels = [cameras.index(i.sample.camera) for i in real]
+        self.model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)).fit(features, labels)
+
+    def predict(self, images) -> np.ndarray:
+        return self.model.predict(phase_features(images))
+
+
+def validate(generator, inputs: list[Item], container, surrogates: dict, judge: PhaseJudge, target: int) -> dict:
+    """Full held-out inputs through the generator and the real save (8-bit, the target's JPEG):
+    the share each surrogate (mean log-probability over 64-px tiles) and the phase judge give the
+    target, and the PSNR to the input."""
+    import torch
+
+    from spoc_bench.images import save_as, to_tensor, to_uint8
+
+    from ._spoc_nets import tiles
+
+    device = next(generator.parameters()).device
+    generator.eval()
+    hits, psnrs = {name: [] for name in [*surrogates, "phase_judge"]}, []
+    with torch.no_grad():
+        for item in inputs:  # one by one: real datasets mix image sizes
+            pixels = to_tensor([item.pixels])
+            output = generator(pixels.to(device)).clamp(0, 1).cpu()
+            saved = to_tensor([save_as(p, container) for p in to_uint8(output)])
+            patches = tiles(saved, min(64, *saved.shape[-2:])).to(device)
+            for name, model in surrogates.items():
+                hits[name].append(model(patches).log_softmax(1).mean(0).argmax().item() == target)
+            hits["phase_judge"].append(judge.predict(saved)[0] == target)
+            psnrs.append(10 * np.log10(1 / max(float(((saved - pixels) ** 2).mean()), 1e-10)))
+    generator.train()
+    return {**{name: round(float(np.mean(h)), 3) for name, h in hits.items()}, "psnr": round(float(np.mean(psnrs)), 2)}

@@ -17,17 +17,28 @@ def trained(tmp_path_factory):
     options = {**SMALL, "root": str(folder / "data")}
     from spoc_bench.attacks.spoc import SpoC
 
-    written = SpoC.train(target="gamma", dataset_options=options, steps=3, embedder_steps=3, batch=4,
-                         out=str(folder), log=lambda *a: None)
+    written = SpoC.train(target="gamma", dataset_options=options, steps=60, embedder_steps=20, surrogate_steps=20,
+                         batch=4, validate_every=20, out=str(folder), log=lambda *a: None)
     return folder, written
 
 
 def test_training_writes_embedder_and_generator_with_manifests(trained):
     folder, written = trained
-    assert [p.name for p in written] == ["spoc-simcam-embedder.safetensors", "spoc-simcam-gamma.safetensors"]
+    assert [p.name for p in written] == ["spoc-simcam-embedder.safetensors", "spoc-simcam-constrained.safetensors",
+                                         "spoc-simcam-gamma.safetensors"]
     manifest = json.loads((folder / "spoc-simcam-gamma.json").read_text())
     assert manifest["target"] == "gamma" and manifest["data"]["split"] == "attacker"
-    assert manifest["recipe"]["content"] == 20.0 and manifest["recipe"]["adversarial"] == 0.1
+    assert manifest["recipe"]["content"] == 80.0 and manifest["recipe"]["adversarial"] == 0.1
+    assert manifest["saved_as"]["subsampling"] == "4:2:0" and manifest["crop"] == 48  # 64-px images: a 32-px centre on the 16-px grid
+    checks = manifest["attacker_validation"]["checks"]
+    assert [c["step"] for c in checks] == [20, 40, 60]
+    assert set(checks[0]) >= {"embedder", "constrained", "phase_judge", "psnr", "camera_loss"}
+
+
+def test_training_lowers_the_generators_camera_loss(trained):
+    folder, _ = trained
+    checks = json.loads((folder / "spoc-simcam-gamma.json").read_text())["attacker_validation"]["checks"]
+    assert checks[-1]["camera_loss"] < 0.9 * checks[0]["camera_loss"]
     embedder = json.loads((folder / "spoc-simcam-embedder.json").read_text())
     assert len(embedder["classes"]) == 8 and embedder["recipe"]["dim"] == 512
 
@@ -43,7 +54,7 @@ def test_attack_keeps_size_content_and_saves_like_the_target(trained):
     attack.fit("gamma", [sample_item])
     images = to_tensor([np.random.default_rng(0).integers(0, 256, (72, 40, 3), dtype=np.uint8)])
     out = attack(images)
-    assert out.shape == images.shape and (out - images).abs().max() <= 0.1 + 1e-6
+    assert out.shape == images.shape and (out - images).abs().max() <= 0.1 + 1e-6 and (out != images).any()
     saved = attack.save(out, [Item(Sample("s", "defender-test", "synthetic"), np.zeros((72, 40, 3), np.uint8),
                                    jpeg_container(90))])
     assert saved[0][1] == target_container
@@ -66,6 +77,45 @@ def test_generator_is_fully_convolutional_and_differentiable():
     assert images.grad is not None and images.grad.shape == images.shape
     assert Discriminator()(torch.rand(2, 3, 64, 64)).shape == (2,)
     assert Embedder(8).embedding(torch.rand(2, 3, 64, 64)).shape == (2, 512)
+
+
+def test_generator_writes_phase_locked_traces():
+    """The learned 8x8 phase bias: a flat image comes out with a pattern of period 8, not a flat one."""
+    from spoc_bench.attacks._spoc_nets import Generator
+
+    generator = Generator(period=8)
+    with torch.no_grad():
+        generator.phase.normal_()
+        out = generator(torch.full((1, 3, 32, 32), 0.5))
+    centre = out[0, :, 8:24, 8:24]  # away from the zero padding
+    assert torch.allclose(centre[..., :8, :8], centre[..., 8:, 8:], atol=1e-6)
+    assert centre.std() > 1e-3
+    state = generator.state_dict()
+    assert torch.equal(Generator.from_state(state, 0.1)(out), generator(out))
+    assert Generator.from_state(Generator(period=0).state_dict(), 0.1).phase is None
+
+
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:2", "4:2:0"])
+def test_differentiable_jpeg_matches_pillow_and_passes_gradients(subsampling):
+    from spoc_bench.attacks._diffjpeg import DiffJpeg
+    from spoc_bench.images import save_as
+
+    rng = np.random.default_rng(0)
+    from spoc_bench.datasets._scenes import load_photo
+
+    photo = load_photo("coffee", 0.5)[:64, :96] * 255 + rng.normal(0, 8, (64, 96, 3))
+    pixels = np.clip(photo.round(), 0, 255).astype(np.uint8)
+    container = jpeg_container(80, subsampling)
+    pillow = save_as(pixels, container).astype(float)
+    images = to_tensor([pixels]).requires_grad_()
+    ours = DiffJpeg(container.qtables, subsampling)(images)
+    error = ((ours[0].detach().permute(1, 2, 0).numpy() * 255 - pillow) ** 2).mean()
+    before = ((pixels.astype(float) - pillow) ** 2).mean()
+    assert 10 * np.log10(255 ** 2 / error) > 38 and error < before / 4
+    ours.sum().backward()
+    assert images.grad.abs().mean() > 0.5  # straight-through: about 1 per pixel
+    with pytest.raises(ValueError, match="multiples of 16"):
+        DiffJpeg(container.qtables, subsampling)(torch.rand(1, 3, 40, 48))
 
 
 def test_attack_a_folder_writes_target_files_and_a_manifest(trained, tmp_path):
@@ -130,9 +180,23 @@ def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
     assert out.shape == images.shape and 25 < psnr < 60  # it changes the image, and keeps it (26.9-39.9 dB)
 
 
-def test_shipped_embedder_manifest():
+@pytest.mark.parametrize("surrogate", ["embedder", "constrained"])
+def test_shipped_surrogate_manifests(surrogate):
     from spoc_bench.shipped import weights_path
 
-    manifest = json.loads(weights_path("attack", "spoc", "simcam-embedder").with_suffix(".json").read_text())
+    manifest = json.loads(weights_path("attack", "spoc", f"simcam-{surrogate}").with_suffix(".json").read_text())
     assert manifest["classes"] == SIMCAM_TARGETS and manifest["data"]["split"] == "attacker"
     assert manifest["final_patch_accuracy"] > 0.8
+
+
+def test_attacker_validation_holds_out_whole_scenes_and_ranks_quality_first():
+    from spoc_bench.attacks.spoc import held_out, score
+
+    scenes = sorted(["retina", "grace_hopper", *(f"leaves-attacker-{k}" for k in range(16))])
+    kept = [s for s in scenes if held_out(s, scenes)]
+    assert len(kept) == 5 and kept[0] == "grace_hopper"
+    assert not held_out("retina", ["retina"])  # one scene: nothing to hold out
+    good = {"embedder": 0.5, "constrained": 0.5, "phase_judge": 0.5, "psnr": 33.0}
+    better_but_blurred = {"embedder": 1.0, "constrained": 1.0, "phase_judge": 1.0, "psnr": 31.0}
+    assert score(good, 32.0) > score(better_but_blurred, 32.0)
+    assert score({**good, "phase_judge": 0.8}, 32.0) > score(good, 32.0)
