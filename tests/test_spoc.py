@@ -33,14 +33,14 @@ def test_training_writes_embedder_and_generator_with_manifests(trained):
     checks = manifest["attacker_validation"]["checks"]
     assert [c["step"] for c in checks] == [20, 40, 60]
     assert set(checks[0]) >= {"embedder", "constrained", "phase_judge", "psnr", "camera_loss"}
+    embedder = json.loads((folder / "spoc-simcam-embedder.json").read_text())
+    assert len(embedder["classes"]) == 8 and embedder["recipe"]["dim"] == 512
 
 
 def test_training_lowers_the_generators_camera_loss(trained):
     folder, _ = trained
     checks = json.loads((folder / "spoc-simcam-gamma.json").read_text())["attacker_validation"]["checks"]
     assert checks[-1]["camera_loss"] < 0.9 * checks[0]["camera_loss"]
-    embedder = json.loads((folder / "spoc-simcam-embedder.json").read_text())
-    assert len(embedder["classes"]) == 8 and embedder["recipe"]["dim"] == 512
 
 
 def test_attack_keeps_size_content_and_saves_like_the_target(trained):
@@ -177,7 +177,7 @@ def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
     with torch.no_grad():
         out = attack(images)
     psnr = 10 * np.log10(1 / float(((out - images) ** 2).mean()))
-    assert out.shape == images.shape and 25 < psnr < 60  # it changes the image, and keeps it (26.9-39.9 dB)
+    assert out.shape == images.shape and 25 < psnr < 60  # it changes the image, and keeps it (28.0-48.7 dB, unsaved)
 
 
 @pytest.mark.parametrize("surrogate", ["embedder", "constrained"])
