@@ -42,7 +42,7 @@ lower validation loss). No augmentation by default: the 32 patches of each image
 multiples of 8 below the stride (patches stay on the JPEG grid).
 The manifest records the recipe, the data version, the time, the validation accuracy and the
 ``defender-test`` accuracy measured once after training (never used to choose anything). Shipped
-weights (``-o epochs=48 -o augment=true --device cuda``, 101 s on a lent H200): validation accuracy
+weights (``-o epochs=48 -o augment=true --device cuda``, 101 s on an NVIDIA H200): validation accuracy
 1.000 (64 images, epoch 38), defender-test accuracy 0.953 (183 of 192). They were kept by validation
 accuracy over a run of 72 epochs without augmentation (0.969; its defender-test accuracy 0.948). The
 first CPU training (24 epochs, no augmentation, 704 s) had 0.953 on validation and 0.948 on test.

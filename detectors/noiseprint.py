@@ -39,7 +39,7 @@ from ``weights_dir``, else ``$SPOC_BENCH_NOISEPRINT_DIR``, else ``<cache>/weight
 ``simcam`` (the default), one network trained by this project with the paper's Siamese recipe on
 simcam's defender-train (``spoc-bench train detector noiseprint [--device cuda]``;
 ``detectors/_noiseprint_train.py``), shipped in ``detectors/weights/noiseprint-simcam.safetensors``
-and used for every JPEG quality. Measured once after training (22,303 steps, 290 s on a lent H200):
+and used for every JPEG quality. Measured once after training (22,303 steps, 290 s on an NVIDIA H200):
 defender-test accuracy 0.938 (192 images, chance 0.125), **just below the issue's 0.95 target**
 (the official weights, trained from a denoiser on many real cameras, reach 0.854 here). A CPU
 training of 1,200 steps (45 min on one thread) reached 0.464: the loss falls slowly until about

@@ -13,7 +13,7 @@ wang2020`` on a CPU with 128-px crops; the full model (``-o width=64 -o crop=224
 the defender-test AUC per generator family (``transposed`` and ``nearest`` in training,
 ``bilinear`` and ``pixelshuffle`` held out).
 
-Shipped weights (3,738 steps in a 300 s budget on a lent H200, beside five other trainers;
+Shipped weights (3,738 steps in a 300 s budget on an NVIDIA H200, beside five other trainers;
 ``-o steps=40000 -o seconds=300 --device cuda``): defender-test AUC in-family 0.994 [0.984, 1.000]
 (transposed) and 0.999 [0.995, 1.000] (nearest), cross-family 0.979 [0.959, 0.993] (bilinear) and
 0.989 [0.976, 0.998] (pixelshuffle), n = 216 each. A first CPU training (1,000 steps, 555 s, one
