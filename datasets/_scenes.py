@@ -6,7 +6,6 @@ anti-aliasing first so that its own camera and JPEG traces fade.
 from __future__ import annotations
 
 import functools
-import io
 
 import numpy as np
 
@@ -26,10 +25,11 @@ def load_photo(name: str, scale: float = 0.5) -> np.ndarray:
         image = load_sample_image(f"{name}.jpg")
     elif name == "grace_hopper":
         import matplotlib.cbook
-        from PIL import Image
+
+        from spoc_bench.images import decode
 
         with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as stream:
-            image = np.asarray(Image.open(io.BytesIO(stream.read())).convert("RGB"))
+            image = decode(stream.read(), "grace_hopper.jpg")
     elif name in PHOTOS:
         image = getattr(data, "hubble_deep_field" if name == "hubble" else name)()
     else:

@@ -180,12 +180,14 @@ class Attack(Plugin):
     def save(self, images, inputs: Sequence[Item]) -> list[tuple[bytes, Container]]:
         """Encode attacked pixels as the attacker saves them: 8-bit, in :meth:`output_container`.
 
-        An image whose pixels and container did not change keeps its input file's bytes.
+        An image whose pixels and container did not change keeps its input file's bytes, when its
+        format is one :func:`encode` writes (so the bytes are in the format the suffix names).
         """
         saved = []
         for pixels, item in zip(to_uint8(images), inputs):
             container = self.output_container(item.container)
-            unchanged = item.data and container == item.container and np.array_equal(pixels, item.pixels)
+            unchanged = (item.data and container == item.container and container.format == container.saved_format
+                         and np.array_equal(pixels, item.pixels))
             saved.append((item.data if unchanged else encode(pixels, container), container))
         return saved
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
+MAX_PIXELS = 64_000_000  # the default pixel limit; $SPOC_BENCH_MAX_PIXELS replaces it
+MAX_PIXELS_VARIABLE = "SPOC_BENCH_MAX_PIXELS"
+# how a format is saved and named; any other format is written as PNG
+SAVED_FORMATS = {"jpeg": "JPEG", "png": "PNG", "tiff": "TIFF", "webp": "WEBP", "bmp": "BMP"}
+FORMAT_SUFFIXES = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "tiff": (".tif", ".tiff"), "webp": (".webp",),
+                   "bmp": (".bmp",)}
 
 
 class ImageError(ValueError):
@@ -44,8 +51,14 @@ class Container:
         return self.format == "jpeg"
 
     @property
+    def saved_format(self) -> str:
+        """The format :func:`encode` writes: this one where Pillow can write it, else PNG."""
+        return self.format if self.format in SAVED_FORMATS else "png"
+
+    @property
     def suffix(self) -> str:
-        return ".jpg" if self.is_jpeg else ".png"
+        """The file name suffix of the format :func:`encode` writes."""
+        return FORMAT_SUFFIXES[self.saved_format][0]
 
     def lossless(self) -> "Container":
         """The same image saved without loss (what a resize or a blur leaves)."""
@@ -67,7 +80,7 @@ def container_of(image: Image.Image) -> Container:
         make, model = exif.get(EXIF_MAKE), exif.get(EXIF_MODEL)
         make = str(make).strip("\x00 ") if make else None
         model = str(model).strip("\x00 ") if model else None
-    if image.format == "JPEG":
+    if image.format in ("JPEG", "MPO"):  # MPO: a camera JPEG with extra (preview) frames
         tables = image.quantization
         subsampling = SUBSAMPLING_NAMES.get(JpegImagePlugin.get_sampling(image))
         qtables = tuple(tuple(tables[k]) for k in sorted(tables))
@@ -90,8 +103,59 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
+def max_pixels() -> int:
+    """The most pixels (width x height) an image may have: ``$SPOC_BENCH_MAX_PIXELS``, else
+    :data:`MAX_PIXELS`. Pillow's own ceiling (twice ``Image.MAX_IMAGE_PIXELS``) still applies."""
+    value = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not value:
+        return MAX_PIXELS
+    try:
+        limit = int(value.replace("_", ""))
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ValueError(f"{MAX_PIXELS_VARIABLE}={value!r}: expected a positive whole number of pixels")
+    return limit
+
+
+def check_pixels(image: Image.Image, name: str, limit: int) -> None:
+    """Refuse an image with more than ``limit`` pixels before it is decoded."""
+    width, height = image.size
+    if width * height > limit:
+        raise ImageError(name, f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
+                               f"(a decompression bomb?); set {MAX_PIXELS_VARIABLE} to raise it")
+
+
+def open_image(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, Container]:
+    """The one decode path: ``data`` as 8-bit RGB pixels (EXIF orientation applied) and its
+    container facts. Raises :class:`ImageError` naming ``name`` and the reason for anything unusable,
+    an image over the pixel limit included."""
+    limit = max_pixels()
+    if not data:
+        raise ImageError(name, "empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_pixels decides
+            with Image.open(io.BytesIO(data)) as image:
+                check_pixels(image, name, limit)
+                image.load()
+                container = container_of(image)
+                pixels = to_rgb_array(ImageOps.exif_transpose(image))
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(name, "not an image file Pillow can identify") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(name, f"refused as a decompression bomb ({error})") from None
+    except (OSError, SyntaxError, ValueError, MemoryError) as error:
+        raise ImageError(name, f"corrupt or truncated image ({error})") from None
+    if pixels.ndim != 3 or min(pixels.shape[:2]) == 0:
+        raise ImageError(name, f"unusable shape {pixels.shape}")
+    return pixels, container
+
+
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Container, bytes]:
-    """Read a file as 8-bit RGB, honouring EXIF orientation.
+    """Read a file as 8-bit RGB through :func:`open_image` (EXIF orientation applied).
 
     Returns the pixels, the container facts and the file's bytes. Raises
     :class:`ImageError` naming the file and the reason for anything unreadable.
@@ -101,35 +165,29 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Container, bytes]:
         data = path.read_bytes()
     except OSError as error:
         raise ImageError(path, f"cannot read file ({error.strerror or error})") from None
-    if not data:
-        raise ImageError(path, "empty file")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            container = container_of(image)
-            pixels = to_rgb_array(ImageOps.exif_transpose(image))
-    except UnidentifiedImageError:
-        raise ImageError(path, "not an image file Pillow can identify") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(path, f"corrupt or truncated image ({error})") from None
-    except Image.DecompressionBombError as error:
-        raise ImageError(path, f"refused as too large ({error})") from None
-    if pixels.ndim != 3 or min(pixels.shape[:2]) == 0:
-        raise ImageError(path, f"unusable shape {pixels.shape}")
-    return pixels, container, data
+    return (*open_image(data, str(path)), data)
+
+
+def image_files(source: str | os.PathLike, skipped: list[dict]) -> list[Path]:
+    """Every file under ``source`` (sorted, any depth) whose suffix is an image's; every other file
+    is added to ``skipped`` as ``{"file", "reason"}``. A folder without files is an error naming it."""
+    files = sorted(p for p in Path(source).rglob("*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"{source}: no files found")
+    images = []
+    for path in files:
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(path)
+        else:
+            skipped.append({"file": str(path), "reason": f"not an image file (suffix {path.suffix or 'none'})"})
+    return images
 
 
 def folder_images(source: str | os.PathLike, skipped: list[dict]):
     """``(path, pixels, container, data)`` of every readable image under ``source`` (sorted, any
     depth); every other file is added to ``skipped`` as ``{"file", "reason"}``. A folder without
     files is an error naming it."""
-    files = sorted(p for p in Path(source).rglob("*") if p.is_file())
-    if not files:
-        raise FileNotFoundError(f"{source}: no files found")
-    for path in files:
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append({"file": str(path), "reason": f"not an image file (suffix {path.suffix or 'none'})"})
-            continue
+    for path in image_files(source, skipped):
         try:
             yield (path, *read_image(path))
         except ImageError as error:
@@ -137,7 +195,8 @@ def folder_images(source: str | os.PathLike, skipped: list[dict]):
 
 
 def encode(pixels: np.ndarray, container: Container) -> bytes:
-    """The bytes of ``pixels`` (``uint8 [H, W, 3]``) saved as ``container`` says."""
+    """The bytes of ``pixels`` (``uint8 [H, W, 3]``) saved as ``container`` says, in the format
+    ``container.suffix`` names (JPEG with its tables and subsampling; the others without loss)."""
     image = Image.fromarray(pixels, "RGB")
     exif = Image.Exif()
     if container.make:
@@ -152,14 +211,17 @@ def encode(pixels: np.ndarray, container: Container) -> bytes:
         else:
             options["quality"] = 95
         image.save(buffer, "JPEG", **options)
+    elif container.saved_format == "bmp":
+        image.save(buffer, "BMP")  # BMP holds no EXIF
     else:
-        image.save(buffer, "PNG", exif=exif.tobytes())
+        options = {"lossless": True} if container.saved_format == "webp" else {}
+        image.save(buffer, SAVED_FORMATS[container.saved_format], exif=exif.tobytes(), **options)
     return buffer.getvalue()
 
 
-def decode(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as image:
-        return to_rgb_array(image)
+def decode(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """The pixels of encoded ``data``, read exactly as :func:`read_image` reads a file."""
+    return open_image(data, name)[0]
 
 
 def save_as(pixels: np.ndarray, container: Container) -> np.ndarray:

@@ -27,7 +27,7 @@ import pandas as pd
 from . import cache as cache_module
 from .contracts import Attack, Dataset, Detector, Item, Sample, check_disjoint
 from .executors import build_executor
-from .images import atomic_write, decode, read_image, to_tensor
+from .images import ImageError, atomic_write, decode, read_image, to_tensor
 from .metrics import psnr, ssim, summarise
 from .perturbations import Perturbation, parse, parse_list
 from .presets import preset as preset_grid
@@ -35,6 +35,7 @@ from .registry import attacks, datasets, detectors
 from .tables import write_tables
 
 BATCH_SIZE = 32
+ATTACKED_FILE_NAMES = "escaped"  # part of the attacked images' cache key: how their files are named
 DECODED_IMAGES_KEPT = 4096  # about 0.8 GB at 256 x 256
 
 
@@ -199,7 +200,7 @@ class Session:
         self.configs[f"attack:{spec}"] = attack.config()
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
         key = cache_module.key(kind="attacked", attack=name, config=attack.config(), target=aim,
-                               weights=attack.weights_id(target),
+                               weights=attack.weights_id(target), names=ATTACKED_FILE_NAMES,
                                dataset=self.dataset_key(dataset), inputs=inputs.key)
         folder = self.cache.folder("attacked", key)
         index = self.cache.load_frame("attacked", key)
@@ -222,9 +223,9 @@ class Session:
             outputs = attack.save(attack(to_tensor([i.pixels for i in items])), items)
             self.timings["attack"] += time.perf_counter() - started
             for item, (data, container) in zip(items, outputs):
-                file = f"{item.sample.id}{container.suffix}".replace("/", "__")
+                file = file_name(item.sample.id, container.suffix)
                 atomic_write(folder / file, data)
-                pixels = decode(data)
+                pixels = decode(data, str(folder / file))
                 suffix = f">{target}" if attack.uses_target else ""
                 records.append({"id": f"{item.sample.id}@{attack.name}{suffix}", "input_id": item.sample.id,
                                 "generator": item.sample.generator, "file": file,
@@ -334,7 +335,7 @@ class Session:
         for sample in samples:
             if sample not in self._decoded:
                 if sample.source == "attacked":
-                    items = [Item(sample, *read_image(sample.path))]
+                    items = self._read_attacked(sample)
                 else:
                     items = list(dataset.items([sample], self.skipped))
                 if not items:
@@ -344,6 +345,14 @@ class Session:
                     self._decoded.popitem(last=False)
             self._decoded.move_to_end(sample)
             yield self._decoded[sample]
+
+    def _read_attacked(self, sample: Sample) -> list[Item]:
+        """The attacked image's item, or none (a counted skip) where its file cannot be read."""
+        try:
+            return [Item(sample, *read_image(sample.path))]
+        except ImageError as error:
+            self.skipped.append((error.path, error.reason))
+            return []
 
     def manifest(self) -> dict:
         import importlib.metadata as metadata
@@ -368,6 +377,12 @@ class Session:
                         "files": [{"file": f, "reason": r} for f, r in unique]},
             "cache": str(self.cache.root),
         }
+
+
+def file_name(sample_id: str, suffix: str) -> str:
+    """A flat file name for a sample id (a relative path), one per id: ``%`` becomes ``%25`` and
+    ``/`` becomes ``%2F``, so ``p/q.png`` and ``p__q.png`` (or ``p%2Fq.png``) never share a file."""
+    return sample_id.replace("%", "%25").replace("/", "%2F") + suffix
 
 
 def balanced_choice(samples: Sequence[Sample], n: int | None, seed: int) -> list[Sample]:
