@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from spoc_bench.cli import app
 from spoc_bench.contracts import Attack
-from spoc_bench.images import (FORMAT_SUFFIXES, MAX_PIXELS, ImageError, decode, max_pixels, open_image,
-                               read_image)
+from spoc_bench.images import (FORMAT_SUFFIXES, MAX_PIXELS, Container, ImageError, decode, jpeg_container, max_pixels,
+                               open_image, read_image)
 from spoc_bench.runner import file_name
 from tests.conftest import save_jpeg, textured
 
@@ -326,6 +326,43 @@ def test_attack_folder_writes_the_format_its_suffix_names(tmp_path, demo_root, s
     assert Path(record["output"]) == tmp_path / "out" / f"x{suffix}"
     with Image.open(record["output"]) as image:
         assert image.format.lower() == SUFFIX_FORMATS[suffix] == record["format"]
+    assert snapshot(source) == before
+
+
+class Recode(Attack):
+    """A test attack: the pixels unchanged, saved as ``format`` (as SpoC saves as the target)."""
+
+    uses_target = False
+
+    def __init__(self, format: str = "jpeg"):
+        self.format = format
+
+    def forward(self, images):
+        return images
+
+    def output_container(self, container):
+        return jpeg_container(95, "4:4:4") if self.format == "jpeg" else Container(self.format)
+
+
+@pytest.mark.parametrize("format", ["jpeg", "png", "tiff"])
+@pytest.mark.parametrize("names", sorted(NAME_SETS))
+def test_attack_folder_never_writes_two_inputs_to_one_file(tmp_path, demo_root, names, format):
+    from spoc_bench.apply import attack_folder
+    from spoc_bench.datasets.demo import Demo
+
+    source, output = tmp_path / "in", tmp_path / "out"
+    image_folder(source, NAME_SETS[names])
+    before = snapshot(source)
+    manifest = attack_folder(Recode(format), Demo(root=str(demo_root)), "demo-A", source, output)
+    records = manifest["images"]
+    assert len({r["output"] for r in records}) == len(records) == len(NAME_SETS[names]) and not manifest["skipped"]
+    inputs = [read_image(r["input"])[0].astype(int) for r in records]
+    for index, record in enumerate(records):
+        with Image.open(record["output"]) as image:
+            assert image.format.lower() == SUFFIX_FORMATS[Path(record["output"]).suffix.lower()] == format
+        written = read_image(record["output"])[0]
+        distances = [np.abs(written - pixels).mean() for pixels in inputs]
+        assert int(np.argmin(distances)) == index and distances[index] < 10  # its own input, not another's
     assert snapshot(source) == before
 
 
