@@ -402,6 +402,7 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
 def report(folder: Path = typer.Argument(..., help="a run's output folder")):
     """Re-render the summary tables from a run's per-image rows."""
     import pandas as pd
+    import pyarrow
 
     from .metrics import summarise
     from .tables import to_markdown, wide, write_tables
@@ -416,7 +417,7 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder")):
         fail(f"{manifest} is not the JSON manifest of a run ({error}); {again}")
     try:
         rows = pd.read_parquet(rows_file)
-    except Exception as error:  # pyarrow raises its own kinds for every way a file can be damaged
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
         fail(f"{rows_file} is not a readable parquet file ({type(error).__name__}: {error}); {again}")
     try:
         summary = summarise(rows, seed=seed)
