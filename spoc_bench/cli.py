@@ -78,7 +78,7 @@ KINDS_OF_PLUGIN = {"attacks": registry.attacks, "detectors": registry.detectors,
 
 
 @app.callback()
-def options(debug: bool = typer.Option(False, "--debug", help="show the traceback of an unexpected error")):
+def global_options(debug: bool = typer.Option(False, "--debug", help="show the traceback of an unexpected error")):
     """Benchmark attacks on image-forensics detectors (SpoC and baselines)."""
 
 

@@ -294,3 +294,11 @@ def test_a_generated_dataset_cleans_up_and_keeps_no_owner_file(tmp_path):
     Tiny().prepare()
     assert not abandoned.exists() and sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["a.txt", "index.csv"]
     assert [p.name for p in tmp_path.iterdir()] == ["tiny"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes to read-only folders")
+@pytest.mark.parametrize("option", ["--out", "--cache"])
+def test_read_only_folder_is_one_line(tmp_path, option):
+    (tmp_path / "locked").mkdir(mode=0o500)
+    line = one_error_line(runner.invoke(app, ["run", option, str(tmp_path / "locked" / "sub")]))
+    assert option in line and "is not writable" in line
