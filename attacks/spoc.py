@@ -59,7 +59,7 @@ import numpy as np
 
 from spoc_bench.contracts import Attack, Item, typical_container
 from spoc_bench.registry import register_attack
-from spoc_bench.shipped import file_sha256, load_weights, save_weights, weights_path
+from spoc_bench.shipped import load_weights, save_weights, verified_sha256, weights_path
 
 RECIPE = {"steps": 450, "batch": 16, "crop": 80, "margin": 8, "lr": 1e-3, "betas": (0.5, 0.999), "content": 80.0,
           "embedding": 1.0, "spectrum": 1.0, "adversarial": 0.1, "width": 32, "layers": 7, "residual_scale": 0.1, "period": 8,
@@ -82,7 +82,7 @@ class SpoC(Attack):
 
     def weights_id(self, target: str) -> str:
         path = weights_path("attack", "spoc", f"{self.weights}-{target}", self.weights_dir)
-        return file_sha256(path) if path.exists() else "missing"
+        return verified_sha256(path) if path.exists() else "missing"
 
     def fit(self, target: str, target_samples: Sequence[Item] = (), **knowledge) -> "SpoC":
         from ._spoc_nets import Generator

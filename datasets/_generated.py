@@ -1,20 +1,31 @@
 """Datasets rendered once into a folder of the cache and listed by the ``index.csv`` written last.
 
-Rendering goes to a temporary folder that is renamed into place when complete, so a killed run
-leaves nothing half-made and two runs that race both end with one complete folder.
+Rendering goes to a temporary staging folder that is renamed into place when complete, so a killed
+run leaves nothing half-made and two runs that race both end with one complete folder. A staging
+folder holds an owner file (host and pid of the process that writes it); the staging folders that
+a killed run left (owner gone, or no owner and untouched for ``STALE_SECONDS``) are removed before
+the next rendering.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
+import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 from spoc_bench.cache import default_root
 from spoc_bench.contracts import Dataset, Sample
 
 FIELDS = ["id", "split", "source", "camera", "device", "scene", "generator", "file"]
+OWNER = ".owner"
+STALE_SECONDS = 24 * 3600
+
+log = logging.getLogger("spoc_bench")
 
 
 def cache_folder(root: str | None, name: str) -> Path:
@@ -47,19 +58,55 @@ class GeneratedDataset(Dataset):
 
     def _build(self) -> None:
         self.folder.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(self.folder.parent, f".{self.name}-")
         staging = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=f".{self.name}-"))
         try:
+            (staging / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
             rows = self.render(staging)
             with open(staging / "index.csv", "w", newline="") as stream:
                 writer = csv.DictWriter(stream, FIELDS)
                 writer.writeheader()
                 writer.writerows(rows)
+            (staging / OWNER).unlink()
             staging.rename(self.folder)
         except OSError:
             if not (self.folder / "index.csv").exists():  # not a lost race with another run
                 raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_staging(parent: Path, prefix: str) -> None:
+    """Remove the staging folders ``<parent>/<prefix>*`` that no live process writes (reported)."""
+    for staging in parent.glob(f"{prefix}*"):
+        if staging.is_dir() and is_stale(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            log.warning("removed %s: the staging folder of a dataset rendering that did not finish", staging)
+
+
+def is_stale(staging: Path) -> bool:
+    """Whether a staging folder is abandoned: its owner is a process of this host that is gone, or
+    (no owner file, or another host's) it has not changed for ``STALE_SECONDS``."""
+    try:
+        host, pid = (staging / OWNER).read_text().split()
+        if host == socket.gethostname():
+            return not process_alive(int(pid))
+    except (OSError, ValueError):
+        pass
+    try:
+        return time.time() - staging.stat().st_mtime > STALE_SECONDS
+    except OSError:  # removed meanwhile
+        return False
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write(path: Path, data: bytes) -> None:

@@ -77,21 +77,24 @@ def weights_file(family: str, folder: Path = WEIGHTS_DIR) -> Path:
 
 
 def load_generator(family: str, folder: Path = WEIGHTS_DIR):
-    from safetensors.torch import load_file
+    """The generator of ``family``, its weights verified against their manifest."""
+    from spoc_bench.shipped import read_safetensors
 
     path = weights_file(family, folder)
     if not path.exists():
         raise FileNotFoundError(f"generator weights {path} are missing; train them with "
                                 f"`spoc-bench train dataset synthetic`")
     model = build_generator(family)
-    model.load_state_dict(load_file(path))
+    model.load_state_dict(read_safetensors(path))
     return model.eval()
 
 
 @functools.lru_cache(maxsize=8)
 def weights_digest(families: tuple[str, ...]) -> str:
-    """A short digest of the families' weight files (read once per process)."""
-    digests = "".join(file_sha256(weights_file(f)) if weights_file(f).exists() else "missing" for f in families)
+    """A short digest of the families' verified weight files (read once per process)."""
+    from spoc_bench.shipped import verified_sha256
+
+    digests = "".join(verified_sha256(weights_file(f)) if weights_file(f).exists() else "missing" for f in families)
     return hashlib.sha256(digests.encode()).hexdigest()[:12]
 
 

@@ -183,9 +183,9 @@ class Noiseprint(Detector):
         """sha256 over the (name, sha256) of every network file in the folder (the QF chosen per
         image depends on the images, so all of them may be used)."""
         if self._weights_id is None:
-            from spoc_bench.weights import sha256_file
+            from spoc_bench.shipped import verified_sha256
 
-            lines = "".join(f"{path.name}:{sha256_file(path)}\n" for path in self.weight_files().values())
+            lines = "".join(f"{path.name}:{verified_sha256(path)}\n" for path in self.weight_files().values())
             self._weights_id = hashlib.sha256(lines.encode()).hexdigest()
         return self._weights_id
 

@@ -2,6 +2,8 @@
 
 Re-running a finished grid finds every key and recomputes nothing; a killed run finds the keys it
 had finished; a changed configuration changes only the keys it touches. Every write is atomic.
+An entry that cannot be read is reported (a warning on the ``spoc_bench`` logger) and treated as
+missing, so it is recomputed and written again.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from .images import atomic_write
+
+log = logging.getLogger("spoc_bench")
 
 CODE_VERSION = "1"  # bump when a change of code changes results that are cached
 
@@ -39,8 +44,18 @@ class Cache:
         return self.root / kind / digest[:2] / f"{digest}{suffix}"
 
     def load_frame(self, kind: str, digest: str) -> pd.DataFrame | None:
+        """The frame of an entry; None where there is none or it cannot be read (reported)."""
+        import pyarrow
+
         path = self.path(kind, digest, ".parquet")
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError, pyarrow.ArrowException) as error:
+            log.warning("cache entry %s is unreadable (%s: %s); recomputing it",
+                        path, type(error).__name__, " ".join(str(error).split()))
+            return None
 
     def save_frame(self, kind: str, digest: str, frame: pd.DataFrame) -> None:
         buffer = io.BytesIO()

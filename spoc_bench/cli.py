@@ -1,25 +1,128 @@
-"""The ``spoc-bench`` command line."""
+"""The ``spoc-bench`` command line.
+
+A user error is one line on stderr naming the option or file and what would be accepted (exit 2);
+an unexpected exception is one line too (exit 1), with its traceback under ``spoc-bench --debug``.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
+import math
+import os
+import re
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import registry
+from .contracts import SPLITS
 from .perturbations import KINDS, PerturbationError
 from .presets import PRESETS
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+try:  # recent typer carries its own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer on click
+    from click import exceptions as click_exceptions
+
+NO_ARGS_IS_HELP = getattr(click_exceptions, "NoArgsIsHelpError", ())
+DEBUG_ENV = "SPOC_BENCH_DEBUG"
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class Commands(TyperGroup):
+    """The command group: usage errors as one line on stderr; any other exception as one line
+    (exit 1) unless ``--debug`` or ``$SPOC_BENCH_DEBUG`` asks for its traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NO_ARGS_IS_HELP as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click_exceptions.ClickException as error:
+            typer.secho(f"error: {usage_message(error)}", fg=typer.colors.RED, err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        except Exception as error:
+            if "--debug" in args or os.environ.get(DEBUG_ENV):
+                raise
+            typer.secho(f"internal error: {type(error).__name__}: {one_line(error)} (a bug in spoc-bench: "
+                        f"`spoc-bench --debug ...` shows its traceback)", fg=typer.colors.RED, err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_message(error) -> str:
+    """A click error as one line, with the help command of the command it concerns."""
+    context = getattr(error, "ctx", None)
+    where = f" (see `{context.command_path} --help`)" if context is not None else ""
+    return one_line(error.format_message()) + where
+
+
+app = typer.Typer(cls=Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark attacks on image-forensics detectors (SpoC and baselines).")
 
 KINDS_OF_PLUGIN = {"attacks": registry.attacks, "detectors": registry.detectors, "datasets": registry.datasets}
 
 
+@app.callback()
+def global_options(debug: bool = typer.Option(False, "--debug", help="show the traceback of an unexpected error")):
+    """Benchmark attacks on image-forensics detectors (SpoC and baselines)."""
+
+
 def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {one_line(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+def non_negative(value: float) -> float:
+    """Option callback: a finite number >= 0."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a finite number >= 0")
+    return value
+
+
+def checked_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` where this torch sees that GPU."""
+    if device == "cpu":
+        return device
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        fail(f"--device {device!r}: use cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        fail(f"--device {device}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        fail(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible (cuda:0..); use one of them or cpu")
+    return device
+
+
+def check_writable(path: Path, option: str, kind: str = "folder") -> None:
+    """Fail unless ``path`` can be written as a ``kind`` (folder or file), its folders created
+    where missing."""
+    if kind == "folder" and path.exists() and not path.is_dir():
+        fail(f"{option} {path} is a file; give a folder (created where missing)")
+    if kind == "file" and path.is_dir():
+        fail(f"{option} {path} is a folder; give the path of a file (its folders are created where missing)")
+    start = path if kind == "folder" else path.parent
+    existing = next(p for p in [start, *start.parents] if p.exists())
+    if not existing.is_dir():
+        fail(f"{option} {path}: {existing} is a file, so nothing can be written below it; give a path in a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"{option} {path}: {existing} is not writable; give a path in a folder you can write to")
 
 
 @app.command("list")
@@ -49,7 +152,7 @@ def split_values(values: Optional[List[str]]) -> Optional[List[str]]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def key_values(items: Optional[List[str]]) -> Optional[dict]:
+def key_values(items: Optional[List[str]], option: str = "--dataset-opt") -> Optional[dict]:
     """``["synthetic=[gan]", "split=defender-test"]`` -> keywords, values read as YAML scalars/lists."""
     import yaml
 
@@ -58,9 +161,68 @@ def key_values(items: Optional[List[str]]) -> Optional[dict]:
     options = {}
     for item in items:
         key, equals, value = item.partition("=")
-        if not equals or not key:
-            fail(f"{item!r}: expected KEY=VALUE")
-        options[key] = yaml.safe_load(value)
+        if not equals or not key.strip():
+            fail(f"{option} {item!r}: expected KEY=VALUE, e.g. size=128 or synthetic=[gan]")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or "a YAML error"
+            fail(f"{option} {item!r}: {value!r} is not a valid YAML value ({problem}); "
+                 f"give a number, text, true/false or a list such as [a, b]")
+    return options
+
+
+def check_keywords(function, options: dict, what: str, reserved: tuple = ("log",)) -> None:
+    """Fail unless each option names a keyword of ``function`` (not one of ``reserved``) with a value
+    of its default's type."""
+    parameters = inspect.signature(function).parameters
+    named = {n: p for n, p in parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "cls", *reserved)}
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    for key, value in options.items():
+        if key not in named:
+            if not open_ended:
+                fail(f"{what}: unknown option {key!r}; accepted: {', '.join(named)}")
+            continue
+        default = named[key].default
+        if not fits(value, default):
+            fail(f"{what}: {key}={value!r} should be {describe(default)}, "
+                 f"e.g. {key}={json.dumps(default, default=str)}")
+
+
+def fits(value, default) -> bool:
+    """Whether ``value`` has the type of ``default`` (anything fits a default of None)."""
+    if default is None or default is inspect.Parameter.empty:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        kinds = int if isinstance(default, int) else (int, float)
+        return isinstance(value, kinds) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple)) and (not default or all(fits(v, default[0]) for v in value))
+    return isinstance(value, type(default)) if isinstance(default, (str, dict)) else True
+
+
+def describe(default) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, (int, float)):
+        return "an integer" if isinstance(default, int) else "a number"
+    if isinstance(default, (list, tuple)):
+        return f"a list of {describe(default[0]).removeprefix('an ').removeprefix('a ')}s" if default else "a list"
+    return "text" if isinstance(default, str) else f"a {type(default).__name__}"
+
+
+def dataset_options(items: Optional[List[str]], names: List[str]) -> Optional[dict]:
+    """The ``--dataset-opt`` keywords, checked against the constructor of each dataset in ``names``."""
+    options = key_values(items, "--dataset-opt")
+    for name in names if options else []:
+        try:
+            dataset = registry.datasets.get(name)
+        except registry.UnknownPluginError as error:
+            fail(str(error))
+        check_keywords(dataset.__init__, options, f"--dataset-opt for dataset {name!r}")
     return options
 
 
@@ -73,22 +235,28 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
         perturb: Optional[str] = typer.Option(None, "--perturb", "-p", help="e.g. none,jpeg:90,resize:0.5,blur:1"),
         target: Optional[List[str]] = typer.Option(None, "--target", help="target camera(s); default every camera"),
         preset: str = typer.Option("default", help=f"one of {', '.join(PRESETS)}"),
-        n: Optional[int] = typer.Option(None, help="images per source (real test images, synthetic inputs)"),
+        n: Optional[int] = typer.Option(None, min=1, help="images per source (real test images, synthetic inputs)"),
         out: Optional[Path] = typer.Option(None, help="output folder (default runs/<preset>)"),
         cache: Optional[Path] = typer.Option(None, help="cache folder (default $SPOC_BENCH_CACHE or ~/.cache/spoc-bench)"),
-        seed: int = typer.Option(0), device: str = typer.Option("cpu", help="cpu or cuda"),
+        seed: int = typer.Option(0, min=0), device: str = typer.Option("cpu", help="cpu or cuda"),
         executor: str = typer.Option("local"), quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Run a grid of attacks x detectors x perturbations and write rows, tables and a manifest."""
     from .runner import run as run_grid
     from .tables import to_markdown, wide
 
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        fail(f"unknown device {device!r}; use cpu or cuda")
+    if preset not in PRESETS:
+        fail(f"--preset {preset!r}: unknown; use one of {', '.join(PRESETS)}")
+    checked_device(device)
     out = out or Path("runs") / preset
+    check_writable(out, "--out")
+    if cache:
+        check_writable(cache, "--cache")
+    names = split_values(dataset) or PRESETS[preset]["datasets"]
     try:
         result = run_grid(preset, attacks=split_values(attack), detectors=split_values(detector),
                           datasets=split_values(dataset), perturbations=perturb, targets=split_values(target),
-                          data_root=str(data_root) if data_root else None, dataset_options=key_values(dataset_opt),
+                          data_root=str(data_root) if data_root else None,
+                          dataset_options=dataset_options(dataset_opt, names),
                           n=n, seed=seed, device=device, out=out, cache=cache, executor=executor, progress=not quiet)
     except KeyError as error:  # str() of a KeyError quotes its message
         fail(str(error.args[0]) if error.args else str(error))
@@ -120,7 +288,15 @@ def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
         fail(str(error))
     if not hasattr(plugin, "train"):
         fail(f"{kind} {name!r} has no weights to train")
-    written = plugin.train(**(key_values(option) or {}), device=device, log=typer.echo)
+    checked_device(device)
+    options = key_values(option, "-o/--option") or {}
+    if "device" in options:
+        fail("-o/--option device=...: give the device with --device")
+    check_keywords(plugin.train, options, f"-o/--option for `train {kind} {name}`", ("log", "device"))
+    try:
+        written = plugin.train(**options, device=device, log=typer.echo)
+    except (FileNotFoundError, ValueError, NotImplementedError) as error:
+        fail(str(error))
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -129,7 +305,8 @@ def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
 def show(what: str = typer.Argument(..., help="a dataset name, or `attack`"),
          name: Optional[str] = typer.Argument(None, help="the attack's name (after `attack`)"),
          out: Optional[Path] = typer.Option(None, help="the PNG to write (default runs/show-<name>.png)"),
-         split: str = typer.Option("defender-train"), per_class: int = typer.Option(16),
+         split: str = typer.Option("defender-train", help=", ".join(SPLITS)),
+         per_class: int = typer.Option(16, min=1),
          dataset: str = typer.Option("simcam", help="for `show attack`: the dataset"),
          target: Optional[List[str]] = typer.Option(None, help="for `show attack`: target(s), default 3"),
          data_root: Optional[Path] = typer.Option(None, "--data-root")):
@@ -137,18 +314,22 @@ def show(what: str = typer.Argument(..., help="a dataset name, or `attack`"),
     `show attack NAME` (inputs, outputs, differences, residuals, spectra per target)."""
     from .show import attack_sheet, dataset_sheet
 
+    if what == "attack" and not name:
+        fail("show attack needs the attack's name, e.g. `spoc-bench show attack spoc`")
+    if split not in SPLITS:
+        fail(f"--split {split!r}: use one of {', '.join(SPLITS)}")
+    out = out or Path("runs") / f"show-{name if what == 'attack' else what}.png"
+    check_writable(out, "--out", "file")
     root = {"root": str(data_root)} if data_root else {}
     try:
         data = registry.datasets.build(dataset if what == "attack" else what, **root)
         data.prepare()
         if what == "attack":
-            if not name:
-                fail("show attack needs the attack's name, e.g. `spoc-bench show attack spoc`")
             cameras = sorted({s.camera for s in data.samples("attacker") if s.camera})
             targets = split_values(target) or cameras[:3]
-            path = attack_sheet(registry.attacks.build(name), data, targets, out or Path("runs") / f"show-{name}.png")
+            path = attack_sheet(registry.attacks.build(name), data, targets, out)
         else:
-            path = dataset_sheet(data, out or Path("runs") / f"show-{what}.png", split, per_class)
+            path = dataset_sheet(data, out, split, per_class)
     except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
         fail(str(error))
     typer.echo(f"wrote {path}")
@@ -165,6 +346,7 @@ def attack_images(name: str = typer.Argument(..., help="an attack that needs no 
     """Attack every image of a folder and save each as the target camera saves its files."""
     from .apply import attack_folder
 
+    check_writable(output, "--output")
     try:
         attack = registry.attacks.build(name, **({"weights": weights} if weights else {}))
         data = registry.datasets.build(dataset, **({"root": str(data_root)} if data_root else {}))
@@ -192,6 +374,9 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
     from .runner import split_spec
 
     name, tag = split_spec(name)
+    checked_device(device)
+    if csv:
+        check_writable(csv, "--csv", "file")
     try:
         detector = registry.detectors.build(name, **({"weights": weights or tag} if weights or tag else {}))
         if hasattr(detector, "device"):
@@ -216,18 +401,29 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
 @app.command()
 def report(folder: Path = typer.Argument(..., help="a run's output folder")):
     """Re-render the summary tables from a run's per-image rows."""
-    import json
-
     import pandas as pd
+    import pyarrow
 
     from .metrics import summarise
     from .tables import to_markdown, wide, write_tables
 
-    rows_file = folder / "rows.parquet"
-    if not rows_file.exists():
+    rows_file, manifest = folder / "rows.parquet", folder / "run.json"
+    if not rows_file.is_file():
         fail(f"{rows_file} not found: is {folder} the output folder of `spoc-bench run`?")
-    seed = json.loads((folder / "run.json").read_text()).get("grid", {}).get("seed", 0) if (folder / "run.json").exists() else 0
-    summary = summarise(pd.read_parquet(rows_file), seed=seed)
+    again = "run `spoc-bench run` again to write it"
+    try:
+        seed = json.loads(manifest.read_text()).get("grid", {}).get("seed", 0) if manifest.is_file() else 0
+    except (ValueError, AttributeError) as error:
+        fail(f"{manifest} is not the JSON manifest of a run ({error}); {again}")
+    try:
+        rows = pd.read_parquet(rows_file)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        fail(f"{rows_file} is not a readable parquet file ({type(error).__name__}: {error}); {again}")
+    try:
+        summary = summarise(rows, seed=seed)
+    except KeyError as error:
+        fail(f"{rows_file} lacks the column {error}: it is not the rows of a run; {again}")
+    check_writable(folder, "FOLDER")
     write_tables(summary, folder)
     typer.echo(to_markdown(wide(summary)))
 
@@ -235,25 +431,27 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder")):
 @app.command()
 def check(folder: Path = typer.Argument(..., help="a run's output folder (or its summary.csv)"),
           against: Path = typer.Option(..., help="the baseline summary.csv, e.g. reports/smoke.csv"),
-          tol: float = typer.Option(0.02, help="absolute tolerance for every metric without its own"),
+          tol: float = typer.Option(0.02, callback=non_negative,
+                                    help="absolute tolerance (>= 0) for every metric without its own"),
           metric_tol: Optional[List[str]] = typer.Option(None, "--metric-tol", help="METRIC=TOL, e.g. psnr=0.5")):
     """Exit non-zero, naming every metric that moved beyond tolerance or went missing."""
-    import pandas as pd
-
-    from .check import compare
+    from .check import compare, read_summary
 
     current_file = folder if folder.suffix == ".csv" else folder / "summary.csv"
-    for file in (current_file, against):
-        if not file.exists():
-            fail(f"{file} not found")
     tolerances = {}
     for item in split_values(metric_tol) or []:
         metric, _, value = item.partition("=")
         try:
-            tolerances[metric] = float(value)
-        except ValueError:
-            fail(f"--metric-tol {item!r}: expected METRIC=NUMBER")
-    problems = compare(pd.read_csv(current_file), pd.read_csv(against), tol, tolerances)
+            tolerances[metric.strip()] = non_negative(float(value))
+        except (ValueError, typer.BadParameter):
+            fail(f"--metric-tol {item!r}: expected METRIC=TOL with TOL a finite number >= 0, e.g. psnr=0.5")
+        if not metric.strip():
+            fail(f"--metric-tol {item!r}: expected METRIC=TOL, e.g. psnr=0.5")
+    try:
+        current, baseline = read_summary(current_file), read_summary(against)
+    except (FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    problems = compare(current, baseline, tol, tolerances)
     for problem in problems:
         typer.echo(problem)
     if problems:
@@ -275,9 +473,11 @@ def import_weights(name: str = typer.Argument(..., help="noiseprint"),
 
     if name != "noiseprint":
         fail(f"no importer for {name!r}; importers: noiseprint")
+    if to:
+        check_writable(to, "--to")
     try:
         manifest = import_noiseprint(source, to)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         fail(str(error))
     typer.echo(f"wrote {len(manifest['files'])} networks to {manifest['destination']}")
 

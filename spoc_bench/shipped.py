@@ -1,10 +1,17 @@
 """Weights this project trains on its own embedded data and ships beside the plugins that use them:
 ``<plugin folder>/weights/<name>-<tag>.safetensors`` with a JSON manifest of the same stem (sha256,
 recipe, data version, training time, final metrics, the command that made them).
+
+Every weights file is checked against its manifest before it is read (:func:`verified_sha256`):
+the same stem's ``.json`` (``"sha256"``), else the folder's ``manifest.json`` (``"files"`` ->
+name -> ``"sha256"``, as ``spoc-bench weights import`` writes it). A file without a manifest is
+read unchecked. A file that differs from its manifest, or cannot be read, raises
+:class:`WeightsError` naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -28,18 +35,87 @@ def weights_path(kind: str, name: str, tag: str, folder: str | Path | None = Non
 
 
 def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class WeightsError(ValueError):
+    """A weights file that differs from its manifest or cannot be read; the message names the file
+    and what to do."""
+
+
+def manifest_entry(path: Path) -> tuple[str | None, Path | None, str]:
+    """``(expected sha256, manifest file, how to make the file again)`` of a weights file; the
+    sha256 and manifest are None where no manifest lists the file."""
+    beside, folder_manifest = path.with_suffix(".json"), path.parent / "manifest.json"
+    for manifest in (beside, folder_manifest):
+        if not manifest.is_file():
+            continue
+        try:
+            record = json.loads(manifest.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise WeightsError(f"{manifest}: the manifest of {path.name} is not readable JSON ({error}); "
+                               f"restore it from git or write the weights again") from None
+        entry = record if manifest == beside else (record.get("files") or {}).get(path.name)
+        if isinstance(entry, dict) and entry.get("sha256"):
+            return entry["sha256"], manifest, remedy(record)
+    return None, None, "restore it from git"
+
+
+def remedy(record: dict) -> str:
+    """How to make a weights file again, from its manifest: its training or import command."""
+    if record.get("command"):
+        return f"retrain it with `{record['command']}` or restore it from git"
+    if record.get("model"):
+        return f"re-import it with `spoc-bench weights import {record['model']} PATH`"
+    return "restore it from git (`git checkout -- <file>`) or write it again"
+
+
+def verified_sha256(path: str | Path) -> str:
+    """The sha256 of a weights file, checked against its manifest once per process for each
+    (path, modification time, size); raises :class:`WeightsError` on a mismatch."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _verified_sha256(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _verified_sha256(path: Path, mtime_ns: int, size: int) -> str:
+    actual = file_sha256(path)
+    expected, manifest, fix = manifest_entry(path)
+    if expected is not None and actual != expected:
+        raise WeightsError(f"{path}: sha256 {actual[:12]}... differs from {expected[:12]}... in {manifest} "
+                           f"(the file was changed, truncated or corrupted); {fix}")
+    return actual
+
+
+def read_safetensors(path: str | Path, framework: str = "torch") -> dict:
+    """The tensors of a verified safetensors file (``framework``: torch or numpy)."""
+    from safetensors import SafetensorError
+
+    if framework == "torch":
+        from safetensors.torch import load_file
+    else:
+        from safetensors.numpy import load_file
+    verified_sha256(path)
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        fix = manifest_entry(Path(path))[2]
+        raise WeightsError(f"{path}: not a readable safetensors file ({error}); {fix}") from None
 
 
 def load_weights(kind: str, name: str, tag: str, folder: str | Path | None = None):
-    """The tensors of ``<name>-<tag>.safetensors``; a missing file names the command that trains it."""
-    from safetensors.torch import load_file
-
+    """The tensors of ``<name>-<tag>.safetensors``, verified against its manifest; a missing file
+    names the command that trains it."""
     path = weights_path(kind, name, tag, folder)
     if not path.exists():
         raise FileNotFoundError(f"{kind} {name!r}: weights {path} are missing; train them with "
                                 f"`spoc-bench train {kind} {name}`")
-    return load_file(str(path))
+    return read_safetensors(path)
 
 
 def save_weights(tensors: dict, kind: str, name: str, tag: str, manifest: dict,
@@ -58,7 +134,7 @@ def save_weights(tensors: dict, kind: str, name: str, tag: str, manifest: dict,
 
 class ShippedDetectorWeights:
     """Mixin for detectors whose ``weights`` tag names a shipped file ``<name>-<tag>.safetensors``
-    (in ``weights_dir`` when given): its path and its sha256 (the cache keys' weights id)."""
+    (in ``weights_dir`` when given): its path and its verified sha256 (the cache keys' weights id)."""
 
     weights: str
     weights_dir: str | None = None
@@ -70,4 +146,4 @@ class ShippedDetectorWeights:
         return path
 
     def weights_id(self) -> str:
-        return file_sha256(self.weights_file())
+        return verified_sha256(self.weights_file())

@@ -142,10 +142,11 @@ def check_noiseprint_arrays(arrays: dict[str, np.ndarray], origin: str) -> dict[
 
 
 def load_noiseprint(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The checked arrays of one ``noiseprint_qf{Q}.safetensors`` file."""
-    from safetensors.numpy import load_file
+    """The checked arrays of one ``noiseprint_qf{Q}.safetensors`` file (verified against its manifest
+    where it has one: :func:`spoc_bench.shipped.verified_sha256`)."""
+    from .shipped import read_safetensors
 
-    return check_noiseprint_arrays(load_file(str(path)), str(path))
+    return check_noiseprint_arrays(read_safetensors(path, "numpy"), str(path))
 
 
 def noiseprint_from_tf(variables: dict[str, np.ndarray], origin: str = "checkpoint") -> dict[str, np.ndarray]:
@@ -209,8 +210,7 @@ def import_noiseprint(source: str | os.PathLike, destination: str | os.PathLike 
             arrays = noiseprint_from_tf(read_tf_checkpoint(path), str(path))
             origin = f"{path}.index (TensorFlow checkpoint)"
         else:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = check_noiseprint_arrays({name: archive[name] for name in archive.files}, str(path))
+            arrays = check_noiseprint_arrays(read_npz(path), str(path))
             origin = f"{path} (npz)"
         metadata = {"format": "noiseprint-v1", "quality": str(quality), "source": origin,
                     "licence": NOISEPRINT_LICENCE}
@@ -222,6 +222,20 @@ def import_noiseprint(source: str | os.PathLike, destination: str | os.PathLike 
         atomic_write(destination / "LICENSE.txt", licence.read_bytes())
     manifest = _write_manifest(destination, written, source)
     return {**manifest, "destination": str(destination)}
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive (no pickles); ``ValueError`` naming the file otherwise."""
+    import zipfile
+
+    expected = "expected numpy.savez output with the arrays of one network (noiseprint_shapes())"
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"noiseprint import: {path} is not an .npz archive (not a zip file); {expected}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"noiseprint import: {path} is not a readable .npz archive ({error}); {expected}") from None
 
 
 def _noiseprint_sources(source: Path) -> dict[int, tuple[str, Path]]:
