@@ -354,6 +354,8 @@ def attack_images(name: str = typer.Argument(..., help="an attack that needs no 
         manifest = attack_folder(attack, data, target, input, output)
     except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
         fail(str(error))
+    for entry in manifest["skipped"]:
+        typer.echo(f"skipped {entry['file']}: {entry['reason']}", err=True)
     images = manifest["images"]
     mean = sum(r["psnr"] for r in images) / len(images) if images else float("nan")
     typer.echo(f"attacked {len(images)} image(s) towards {target} (mean PSNR {mean:.2f} dB), "

@@ -83,6 +83,10 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 def resolve_grid(preset: str | None = "default", **overrides) -> Grid:
     settings = preset_grid(preset or "default")
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if settings.get("n") is not None and (not isinstance(settings["n"], int) or settings["n"] < 1):
+        raise ValueError(f"n={settings['n']!r}: give a whole number of images >= 1 (or None for all)")
+    if not isinstance(settings.get("seed", 0), int) or settings.get("seed", 0) < 0:
+        raise ValueError(f"seed={settings['seed']!r}: give a whole number >= 0")
     perturbations = settings.pop("perturbations")
     if isinstance(perturbations, str):
         perturbations = parse_list(perturbations)

@@ -302,3 +302,11 @@ def test_read_only_folder_is_one_line(tmp_path, option):
     (tmp_path / "locked").mkdir(mode=0o500)
     line = one_error_line(runner.invoke(app, ["run", option, str(tmp_path / "locked" / "sub")]))
     assert option in line and "is not writable" in line
+
+
+@pytest.mark.parametrize("overrides", [{"n": 0}, {"n": -5}, {"n": 2.5}, {"seed": -1}])
+def test_python_api_refuses_bad_numbers(overrides):
+    from spoc_bench.runner import resolve_grid
+
+    with pytest.raises(ValueError, match=next(iter(overrides))):
+        resolve_grid("smoke", **overrides)

@@ -180,6 +180,7 @@ def test_attack_cli_skips_a_bad_file_naming_it_and_processes_the_rest(tmp_path, 
     assert all(Path(r["output"]).is_file() for r in manifest["images"])
     (skipped,) = manifest["skipped"]
     assert skipped["file"] == str(bad) and reason in skipped["reason"]
+    assert result.stderr.strip().splitlines() == [f"skipped {bad}: {skipped['reason']}"]
     assert snapshot(source) == before
 
 
