@@ -90,6 +90,21 @@ def test_killed_run_resumes_to_identical_tables(demo_env, tmp_path):
         pd.read_parquet(frame)
 
 
+def test_two_runs_sharing_one_cache_agree_with_a_run_alone(demo_env, tmp_path):
+    command = [sys.executable, "-m", "spoc_bench.cli", "run", "--preset", "smoke", "-q", "--n", "12", "--attack", "identity",
+               "--dataset", "demo", "--data-root", demo_env["data_root"], "--perturb", "none,jpeg:90"]
+    shared = {**os.environ, "SPOC_BENCH_CACHE": str(tmp_path / "shared-cache")}
+    together = [subprocess.Popen([*command, "--out", str(tmp_path / name)], env=shared, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE) for name in ("first", "second")]
+    for process in together:
+        assert process.wait(timeout=300) == 0, process.stderr.read().decode()
+    alone = {**os.environ, "SPOC_BENCH_CACHE": str(tmp_path / "own-cache")}
+    subprocess.run([*command, "--out", str(tmp_path / "alone")], env=alone, check=True, stdout=subprocess.DEVNULL)
+    expected = (tmp_path / "alone" / "summary.csv").read_bytes()
+    assert (tmp_path / "first" / "summary.csv").read_bytes() == expected
+    assert (tmp_path / "second" / "summary.csv").read_bytes() == expected
+
+
 def test_folder_run_counts_bad_files_and_small_images(tmp_path):
     root = tmp_path / "images"
     for split in ("defender-train", "defender-test", "attacker"):
