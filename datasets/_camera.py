@@ -94,12 +94,14 @@ def device_traces(model: CameraModel, device: str, size: int) -> tuple[np.ndarra
     return prnu, hot
 
 
-def render(scene: np.ndarray, model: CameraModel, device: str, rng: np.random.Generator) -> tuple[np.ndarray, Container]:
-    """A scene (float sRGB [0, 1], square) as the device of ``model`` would save it."""
+def render(scene: np.ndarray, model: CameraModel, device: str, rng: np.random.Generator,
+           shot: float | None = None) -> tuple[np.ndarray, Container]:
+    """A scene (float sRGB [0, 1], square) as the device of ``model`` would save it; ``shot`` fixes
+    the shot-noise level (drawn per image when None)."""
     raw = unprocess(scene, model)
     prnu, hot = device_traces(model, device, raw.shape[0])
     raw = raw * (1 + prnu) + hot
-    raw = add_sensor_noise(raw, rng)
+    raw = add_sensor_noise(raw, rng, shot)
     raw = np.round(np.clip(raw, 0, 1) * 4095) / 4095
     image = develop(raw, model)
     pixels = np.clip(np.floor(image * 255 + 0.5), 0, 255).astype(np.uint8)
@@ -116,9 +118,10 @@ def unprocess(scene: np.ndarray, model: CameraModel) -> np.ndarray:
     return mosaicing_CFA_Bayer(np.clip(camera_rgb, 0, 1), model.cfa)
 
 
-def add_sensor_noise(raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Shot and read noise with Brooks et al.'s distributions of their levels (capped at 0.004)."""
-    log_shot = rng.uniform(np.log(1e-4), np.log(0.004))
+def add_sensor_noise(raw: np.ndarray, rng: np.random.Generator, shot: float | None = None) -> np.ndarray:
+    """Shot and read noise with Brooks et al.'s distributions of their levels (shot capped at 0.004);
+    ``shot`` fixes the shot level (the read level still follows it)."""
+    log_shot = rng.uniform(np.log(1e-4), np.log(0.004)) if shot is None else np.log(shot)
     log_read = 2.18 * log_shot + 1.20 + rng.normal(0, 0.26)
     variance = np.maximum(raw, 0) * np.exp(log_shot) + np.exp(log_read)
     return raw + rng.normal(0, 1, raw.shape) * np.sqrt(variance)

@@ -205,6 +205,7 @@ class Session:
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
         key = cache_module.key(kind="attacked", attack=name, config=attack.config(), target=aim,
                                weights=attack.weights_id(target), names=ATTACKED_FILE_NAMES,
+                               knowledge=sorted(attack.needs), saves_like_target=attack.saves_like_target,
                                dataset=self.dataset_key(dataset), inputs=inputs.key)
         folder = self.cache.folder("attacked", key)
         index = self.cache.load_frame("attacked", key)
