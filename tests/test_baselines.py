@@ -150,3 +150,11 @@ def test_baselines_refuse_bad_options():
         spoc_bench.build_attack("spectral-match", max_gain=0.5)
     with pytest.raises(ValueError, match="no sample images"):
         spoc_bench.build_attack("prnu-copy").fit("gamma", [])
+
+
+def test_default_and_paper_presets_run_the_baselines():
+    from spoc_bench.presets import preset
+
+    for name in ("default", "paper"):
+        assert set(BASELINES) <= set(preset(name)["attacks"])
+    assert not set(BASELINES) & set(preset("smoke")["attacks"])
