@@ -85,8 +85,9 @@ class SpectralMatch(Attack):
 
 
 def power_spectrum(grey: np.ndarray) -> np.ndarray:
-    """|DFT|² of a 2-D plane (unshifted, DC at [0, 0])."""
-    return np.abs(np.fft.fft2(grey)) ** 2
+    """|DFT|² per pixel of a 2-D plane (unshifted, DC at [0, 0]): a noise's level does not depend
+    on the image size, so images of other sizes than the reference's are matched alike."""
+    return np.abs(np.fft.fft2(grey)) ** 2 / grey.size
 
 
 def normalised_radius(shape: tuple[int, int]) -> np.ndarray:
