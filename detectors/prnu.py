@@ -111,9 +111,7 @@ class Prnu(Detector):
 
     def channel_residuals(self, pixels: np.ndarray) -> np.ndarray:
         """``[H, W, 3]`` -> ``[H, W, 3]``: I - F(I) per colour channel (wavelet denoiser), 0..255 scale."""
-        image = np.asarray(pixels, dtype=np.float64)
-        return np.stack([wavelet_residual(image[..., c], self.sigma, self.wavelet, self.levels)
-                         for c in range(image.shape[-1])], axis=-1)
+        return channel_residuals(pixels, self.sigma, self.wavelet, self.levels)
 
     # --------------------------------------------------------------------------------------- fit
     def fit(self, dataset: Dataset) -> "Prnu":
@@ -139,10 +137,9 @@ class Prnu(Detector):
             if image.shape != shape:
                 self.skipped_.append((item.sample.id, f"size {image.shape[:2]} is not the device's {shape[:2]}"))
                 continue
-            usable = ~saturated(image)
-            residuals = self.channel_residuals(image)
-            numerators[device] = numerators.get(device, 0) + residuals * image * usable
-            denominators[device] = denominators.get(device, 0) + image ** 2 * usable
+            numerator, denominator = fingerprint_terms(image, self.sigma, self.wavelet, self.levels)
+            numerators[device] = numerators.get(device, 0) + numerator
+            denominators[device] = denominators.get(device, 0) + denominator
             counts[device] += 1
         if not counts:
             raise ValueError(f"prnu: no usable real images in split {self.split!r} of {dataset.name!r}")
@@ -151,8 +148,7 @@ class Prnu(Detector):
         self.device_models_ = tuple(model_of[d] for d in self.device_classes_)
         self.fingerprints_ = {}
         for device in self.device_classes_:
-            channels = numerators[device] / np.maximum(denominators[device], 1.0)
-            self.fingerprints_[device] = wiener_dft(zero_mean(channels @ LUMA)).astype(np.float32)
+            self.fingerprints_[device] = fingerprint_from_terms(numerators[device], denominators[device])
         self.counts_ = dict(counts)
         return self
 
@@ -208,6 +204,35 @@ def _pixels(images) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- the pieces
+def channel_residuals(pixels: np.ndarray, sigma: float = 5.0, wavelet: str = "db4", levels: int = 4) -> np.ndarray:
+    """``[H, W, C]`` on 0..255 -> ``[H, W, C]``: I - F(I) per colour channel (wavelet denoiser)."""
+    image = np.asarray(pixels, dtype=np.float64)
+    return np.stack([wavelet_residual(image[..., c], sigma, wavelet, levels) for c in range(image.shape[-1])], axis=-1)
+
+
+def fingerprint_terms(image: np.ndarray, sigma: float = 5.0, wavelet: str = "db4",
+                      levels: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """One image's terms of Chen et al.'s maximum-likelihood estimate, per channel: ``(W·I, I²)``
+    on 0..255, saturated pixels left out of both."""
+    image = np.asarray(image, dtype=np.float64)
+    usable = ~saturated(image)
+    return channel_residuals(image, sigma, wavelet, levels) * image * usable, image ** 2 * usable
+
+
+def fingerprint_from_terms(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``K = Σ W·I / Σ I²`` per channel, to grey (luma weights), zero-mean and DFT-Wiener filtered."""
+    channels = numerator / np.maximum(denominator, 1.0)
+    return wiener_dft(zero_mean(channels @ LUMA)).astype(np.float32)
+
+
+def estimate_fingerprint(images: Sequence[np.ndarray], sigma: float = 5.0, wavelet: str = "db4",
+                         levels: int = 4) -> np.ndarray:
+    """The grey PRNU fingerprint ``[H, W]`` of one device from its images (``[H, W, 3]`` on 0..255,
+    one size)."""
+    terms = [fingerprint_terms(image, sigma, wavelet, levels) for image in images]
+    return fingerprint_from_terms(sum(t[0] for t in terms), sum(t[1] for t in terms))
+
+
 def local_wiener(coefficients: np.ndarray, noise_variance: float) -> np.ndarray:
     """The part of ``coefficients`` that Lukáš et al.'s locally adaptive Wiener filter removes:
     ``h · σ0² / (σ̂² + σ0²)``, σ̂² the minimum over w x w windows of ``max(0, mean(h²) - σ0²)``."""

@@ -6,6 +6,7 @@ from .perturbations import FIELD_GRID
 
 SMOKE_PERTURBATIONS = ("none", "jpeg:90", "resize:0.5", "blur:1")
 ROBUSTNESS_PERTURBATIONS = ("none", "jpeg:90", "jpeg:70", "resize:0.5", "blur:1")
+BASELINE_ATTACKS = ("jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match")  # black-box, under 0.1 s per image
 CAMERA_DETECTORS = ("jpeg-table", "bondi2017", "mislnet", "noiseprint")
 SYNTHETIC_DETECTORS = ("spectrum", "dct", "wang2020", "gragnaniello2021")
 
@@ -20,15 +21,15 @@ PRESETS: dict[str, dict] = {
     },
     "default": {
         "datasets": ["simcam"],
-        "attacks": ["identity", "spoc"],
+        "attacks": ["identity", "spoc", *BASELINE_ATTACKS],
         "detectors": list(CAMERA_DETECTORS + SYNTHETIC_DETECTORS),
         "perturbations": list(ROBUSTNESS_PERTURBATIONS),
         "n": 32,
-        "description": "what `spoc-bench run` does: every shipped detector, SpoC towards every camera, 5 perturbations",
+        "description": "what `spoc-bench run` does: every shipped detector, SpoC and the baselines towards every camera, 5 perturbations",
     },
     "paper": {
         "datasets": ["simcam"],
-        "attacks": ["identity", "spoc"],
+        "attacks": ["identity", "spoc", *BASELINE_ATTACKS],
         "detectors": list(CAMERA_DETECTORS + SYNTHETIC_DETECTORS),
         "perturbations": list(FIELD_GRID),
         "n": None,
