@@ -6,7 +6,7 @@ from .perturbations import FIELD_GRID
 
 SMOKE_PERTURBATIONS = ("none", "jpeg:90", "resize:0.5", "blur:1")
 ROBUSTNESS_PERTURBATIONS = ("none", "jpeg:90", "jpeg:70", "resize:0.5", "blur:1")
-BASELINE_ATTACKS = ("jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match")  # black-box, under 0.1 s per image
+BASELINE_ATTACKS = ("jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match", "trace-transplant")  # black-box, under a second per image
 CAMERA_DETECTORS = ("jpeg-table", "bondi2017", "mislnet", "noiseprint")
 SYNTHETIC_DETECTORS = ("spectrum", "dct", "wang2020", "gragnaniello2021")
 

@@ -1,4 +1,4 @@
-"""The black-box baseline attacks: jpeg-mimic, prnu-copy, cfa-resynth, spectral-match."""
+"""The black-box baseline attacks: jpeg-mimic, prnu-copy, cfa-resynth, spectral-match, trace-transplant."""
 
 import io
 
@@ -15,7 +15,7 @@ from spoc_bench.detectors.prnu import channel_residuals, pce_and_correlation, wi
 from spoc_bench.images import decode
 from spoc_bench.runner import Grid, Session
 
-BASELINES = ("jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match")
+BASELINES = ("jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match", "trace-transplant")
 SMALL = dict(size=128, views=(1, 1, 6), crops_per_photo=1, generators=("transposed", "pixelshuffle"), workers=1)
 
 
@@ -83,6 +83,23 @@ def test_jpeg_mimic_changes_only_the_file(simcam, synthetic):
     data, container = attack.save(images[:1], synthetic[:1])[0]
     assert container.subsampling == "4:4:4" and container != synthetic[0].container
     assert np.abs(decode(data).astype(int) - synthetic[0].pixels).mean() < 2
+
+
+def test_trace_transplant_gives_the_target_s_own_residuals(simcam, synthetic):
+    samples = attacker_items(simcam, camera="beta-1", source="real")
+    attack = spoc_bench.build_attack("trace-transplant").fit("beta-1", samples)
+    own = as_tensor(samples[:1])
+    assert (attack(own) - own).abs().max() < 1e-4  # a sample's nearest blocks are its own
+    images = as_tensor(synthetic[:2])
+    outputs = attack.forward(images)
+    tile = attack.tile
+    for image, output in zip(images, outputs):
+        content, _ = attack.split(image.permute(1, 2, 0).double().numpy() * 255)
+        residual = output.permute(1, 2, 0).numpy() * 255 - content
+        for y, x in ((0, 0), (40, 64), (120, 120)):
+            block = torch.from_numpy(residual[y:y + tile, x:x + tile].transpose(2, 0, 1).reshape(-1).copy()).float()
+            assert (attack.residuals_ - block).abs().max(1).values.min() < 1e-3  # a block of a sample's residual
+    assert (outputs - images).abs().mean() * 255 > 1  # and the input's own residual is gone
 
 
 def test_cfa_resynth_finds_every_simcam_camera_s_layout_and_writes_it(simcam, synthetic):
