@@ -146,3 +146,10 @@ def test_declared_differentiable_detectors_pass_gradients():
         pixels = torch.rand(1, 3, 256, 256, requires_grad=True)
         detector.predict(pixels)[:, 0].sum().backward()
         assert pixels.grad is not None and pixels.grad.abs().sum() > 0, name
+
+
+def test_only_the_paper_preset_runs_the_gradient_attacks():
+    from spoc_bench.presets import GRADIENT_ATTACKS, preset
+
+    assert set(GRADIENT_ATTACKS) <= set(preset("paper")["attacks"])
+    assert not set(GRADIENT_ATTACKS) & set(preset("smoke")["attacks"])
