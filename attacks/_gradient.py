@@ -50,8 +50,8 @@ def pgd(model, images, target: int, epsilon: float, step: float, steps: int):
 class DetectorLogProbabilities:
     """A detector as a differentiable function: images -> log of its predicted probabilities."""
 
-    def __init__(self, detector, device: str = "cpu"):
-        self.detector, self.device = detector, device
+    def __init__(self, detector):
+        self.detector = detector
 
     def __call__(self, images):
         return self.detector.predict(images).clamp_min(1e-12).log()
@@ -96,7 +96,10 @@ class GradientAttack(Attack):
 
     The perturbation is bounded before saving; the 8-bit rounding and the target's JPEG save that
     follow are part of the attack's reality (``saves_like_target``), so the saved file may lie
-    slightly outside the ball and lose part of the effect.
+    outside the ball and lose part of the effect. With ``through_save`` the gradients are taken
+    through a differentiable stand-in of that save (``attacks/_diffjpeg.py``: the target's tables and
+    subsampling, straight-through rounding) where the image's sides are multiples of 16, so the steps
+    aim at what the file will hold.
     """
 
     saves_like_target = True
@@ -117,7 +120,18 @@ class GradientAttack(Attack):
         return self
 
     def forward(self, images):
-        return self.perturb(self.model_, images.to(self.device), self.target_index_).cpu()
+        return self.perturb(self.followed_model(images), images.to(self.device), self.target_index_).cpu()
+
+    def followed_model(self, images):
+        """The model whose gradients the steps follow: behind the target's save where it applies."""
+        container = self.target_container
+        height, width = images.shape[-2:]
+        if not (self.through_save and container is not None and container.is_jpeg) or height % 16 or width % 16:
+            return self.model_
+        from ._diffjpeg import DiffJpeg
+
+        save = DiffJpeg(container.qtables, container.subsampling).to(self.device)
+        return lambda pixels: self.model_(save(pixels))
 
     def perturb(self, model, images, target: int):
         raise NotImplementedError

@@ -19,8 +19,9 @@ from ._gradient import LEVEL, GradientAttack, fgsm
 
 
 class FGSM(GradientAttack):
-    def __init__(self, epsilon: float = 4, weights_dir: str | None = None, device: str = "cpu"):
-        self.epsilon, self.weights_dir, self.device = epsilon, weights_dir, device
+    def __init__(self, epsilon: float = 4, through_save: bool = True, weights_dir: str | None = None,
+                 device: str = "cpu"):
+        self.epsilon, self.through_save, self.weights_dir, self.device = epsilon, through_save, weights_dir, device
 
     def perturb(self, model, images, target: int):
         return fgsm(model, images, target, self.epsilon * LEVEL)

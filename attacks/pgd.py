@@ -26,9 +26,9 @@ from ._gradient import LEVEL, GradientAttack, pgd
 
 
 class PGD(GradientAttack):
-    def __init__(self, epsilon: float = 4, step: float = 1, steps: int = 10, weights_dir: str | None = None,
-                 device: str = "cpu"):
-        self.epsilon, self.step, self.steps = epsilon, step, steps
+    def __init__(self, epsilon: float = 4, step: float = 1, steps: int = 10, through_save: bool = True,
+                 weights_dir: str | None = None, device: str = "cpu"):
+        self.epsilon, self.step, self.steps, self.through_save = epsilon, step, steps, through_save
         self.weights_dir, self.device = weights_dir, device
 
     def perturb(self, model, images, target: int):

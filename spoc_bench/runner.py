@@ -217,8 +217,9 @@ class Session:
         gradients, or None (a counted skip) where that detector cannot be attacked so."""
         attack = self.build_attack(spec)
         self.configs[f"attack:{spec}"] = attack.config()
-        if detector and self.white_box_refusal(dataset, detector):
-            self.skipped.append((f"{spec}>{target} on {detector}", self.white_box_refusal(dataset, detector)))
+        refusal = detector and self.white_box_refusal(dataset, detector)
+        if refusal:
+            self.skipped.append((f"{spec}>{target} on {detector}", refusal))
             return None
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
         key = cache_module.key(kind="attacked", attack=attack.name, config=attack.config(), target=aim,
