@@ -14,6 +14,7 @@ missing key.
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 from collections import Counter, OrderedDict, defaultdict
@@ -141,6 +142,9 @@ def check_names(grid: Grid) -> None:
     for registry, specs in ((attacks, grid.attacks), (detectors, grid.detectors)):
         for spec in specs:
             name, tag = split_spec(spec)
+            if tag and "weights" not in inspect.signature(registry.get(name).__init__).parameters:
+                raise ValueError(f"{registry.kind} {spec!r}: {name!r} has no weights, so no tag after ':' "
+                                 f"(give it as {name!r})")
             registry.build(name, **({"weights": tag} if tag else {}))
 
 

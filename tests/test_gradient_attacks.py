@@ -153,3 +153,19 @@ def test_only_the_paper_preset_runs_the_gradient_attacks():
 
     assert set(GRADIENT_ATTACKS) <= set(preset("paper")["attacks"])
     assert not set(GRADIENT_ATTACKS) & set(preset("smoke")["attacks"])
+
+
+def test_the_save_is_followed_only_where_the_stand_in_applies(demo_root):
+    dataset = spoc_bench.build_dataset("demo", root=str(demo_root))
+    target_samples = list(dataset.items([s for s in dataset.samples("attacker") if s.camera == "demo-A"][:2]))
+    attack = attacks.build("pgd-white-box").fit("demo-A", target_samples, detector=ColourClassifier())
+    assert attack.followed_model(images(1, 32)) is not attack.model_  # JPEG target, sides multiples of 16
+    assert attack.followed_model(images(1, 30)) is attack.model_
+    attack.through_save = False
+    assert attack.followed_model(images(1, 32)) is attack.model_
+
+
+def test_a_weights_tag_on_an_attack_without_weights_is_refused():
+    with pytest.raises(ValueError, match="has no weights"):
+        spoc_bench.run(None, datasets=["demo"], attacks=["pgd-transfer:x"], detectors=["jpeg-table"],
+                       perturbations="none", progress=False)
