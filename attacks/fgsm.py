@@ -3,7 +3,8 @@
 Method: one step of ``epsilon`` (in 8-bit levels; default 4, as ``pgd``'s radius, so that the two
 compare at one budget) against the sign of the gradient of the cross-entropy to the target camera,
 clipped to [0, 1]. The output is then saved as the target camera saves (8-bit, its JPEG tables): the
-rounding and the compression are part of the attack's reality and may undo part of it.
+rounding and the compression are part of the attack's reality and may undo part of it. With ``through_save``
+(default) the gradients are taken through a differentiable stand-in of that save.
 
 Two threat models, two names, as for ``pgd``: ``fgsm-white-box`` (the measured detector's gradients;
 knowledge ``target_samples`` and ``detector``; computed once per detector, differentiable camera-model

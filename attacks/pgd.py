@@ -4,7 +4,8 @@ Method: ``steps`` signed-gradient steps of ``step`` that lower the cross-entropy
 camera, each followed by a projection onto the L-inf ball of radius ``epsilon`` around the input and
 onto [0, 1]; no random start. Epsilon and step are counted in 8-bit levels (defaults: 4, 1, 10 steps).
 The output is then saved as the target camera saves (8-bit, its JPEG tables): the rounding and the
-compression are part of the attack's reality and may undo part of it.
+compression are part of the attack's reality and may undo part of it. With ``through_save``
+(default) the gradients are taken through a differentiable stand-in of that save.
 
 Two threat models, two names:
 
