@@ -131,6 +131,7 @@ class Bondi2017(ShippedDetectorWeights, Detector):
     """Camera model from the 32 best 64x64 patches by a 4-conv CNN, patch scores accumulated (Bondi et al., SPL 2017)."""
 
     task = "camera"
+    differentiable = True
     device = "cpu"  # the runner sets it
     min_size = PATCH
 

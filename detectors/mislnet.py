@@ -116,6 +116,7 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
     """Camera model by MISLnet, a CNN whose first layer learns prediction-error filters (Bayar & Stamm, TIFS 2018)."""
 
     task = "camera"
+    differentiable = True
     device = "cpu"  # the runner sets it
 
     def __init__(self, weights: str = "simcam", weights_dir: str | None = None):

@@ -144,6 +144,7 @@ class Noiseprint(Detector):
     """Camera model by correlating Noiseprint residuals with per-camera fingerprints (Cozzolino & Verdoliva, TIFS 2020)."""
 
     task = "camera"
+    differentiable = True
     device = "cpu"  # the runner sets it
 
     def __init__(self, weights: str = "simcam", weights_dir: str | None = None, crop: int = 256,

@@ -107,6 +107,7 @@ class Detector(Plugin):
     task: str = "camera"  # "camera" or "synthetic" (classes are then ("real", "synthetic"))
     min_size: int = 1  # smallest height and width the detector accepts
     weights: str = "fit"  # the weights tag; "fit" means fitted by ``fit`` on the dataset
+    differentiable: bool = False  # predict passes gradients back to its input images (white-box attacks need it)
 
     @property
     def classes(self) -> tuple[str, ...]:

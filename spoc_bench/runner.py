@@ -14,6 +14,7 @@ missing key.
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 from collections import Counter, OrderedDict, defaultdict
@@ -64,6 +65,7 @@ class Group:
     threat_model: str = ""
     target: str = ""
     quality: pd.DataFrame | None = None  # attacked: input_id, psnr, ssim per image
+    detector: str = ""  # white-box: the detector spec whose gradients made these images (only it sees them)
 
 
 @dataclass
@@ -113,10 +115,14 @@ def run(preset: str | None = "default", *, out=None, cache=None, executor: str =
         dataset = session.dataset(dataset_name)
         reals = session.pick(dataset, "real")
         inputs = session.pick(dataset, "synthetic")
-        groups = [reals, inputs] + [session.attacked(dataset, spec, target, inputs)
-                                    for spec in grid.attacks for target in session.targets(dataset)]
-        jobs += [(dataset, spec, perturbation, group) for spec in grid.detectors
-                 for perturbation in grid.perturbations for group in groups]
+        shared = [reals, inputs] + [session.attacked(dataset, spec, target, inputs)
+                                    for spec in grid.attacks if not session.white_box(spec)
+                                    for target in session.targets(dataset)]
+        for detector in grid.detectors:
+            own = [session.attacked(dataset, spec, target, inputs, detector)
+                   for spec in grid.attacks if session.white_box(spec) for target in session.targets(dataset)]
+            jobs += [(dataset, detector, perturbation, group) for perturbation in grid.perturbations
+                     for group in shared + [g for g in own if g is not None]]
     frames = build_executor(executor).map(lambda job: session.detect(*job), jobs,
                                           description="detect", progress=progress)
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -136,6 +142,9 @@ def check_names(grid: Grid) -> None:
     for registry, specs in ((attacks, grid.attacks), (detectors, grid.detectors)):
         for spec in specs:
             name, tag = split_spec(spec)
+            if tag and "weights" not in inspect.signature(registry.get(name).__init__).parameters:
+                raise ValueError(f"{registry.kind} {spec!r}: {name!r} has no weights, so no tag after ':' "
+                                 f"(give it as {name!r})")
             registry.build(name, **({"weights": tag} if tag else {}))
 
 
@@ -196,31 +205,66 @@ class Session:
         return cameras
 
     # -------------------------------------------------------------------------------- attacks
-    def attacked(self, dataset: Dataset, spec: str, target: str, inputs: Group) -> Group:
+    def build_attack(self, spec: str) -> Attack:
         name, tag = split_spec(spec)
         attack: Attack = attacks.build(name, **({"weights": tag} if tag else {}))
         if hasattr(attack, "device"):
             attack.device = self.grid.device
+        return attack
+
+    def white_box(self, spec: str) -> bool:
+        """Whether the attack needs the measured detector (its images are then made per detector)."""
+        return "detector" in attacks.get(split_spec(spec)[0]).needs
+
+    def attacked(self, dataset: Dataset, spec: str, target: str, inputs: Group, detector: str = "") -> Group | None:
+        """The attack's images for ``target``; for a white-box attack, those made with ``detector``'s
+        gradients, or None (a counted skip) where that detector cannot be attacked so."""
+        attack = self.build_attack(spec)
         self.configs[f"attack:{spec}"] = attack.config()
+        refusal = detector and self.white_box_refusal(dataset, detector)
+        if refusal:
+            self.skipped.append((f"{spec}>{target} on {detector}", refusal))
+            return None
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
-        key = cache_module.key(kind="attacked", attack=name, config=attack.config(), target=aim,
+        key = cache_module.key(kind="attacked", attack=attack.name, config=attack.config(), target=aim,
                                weights=attack.weights_id(target), names=ATTACKED_FILE_NAMES,
                                knowledge=sorted(attack.needs), saves_like_target=attack.saves_like_target,
-                               dataset=self.dataset_key(dataset), inputs=inputs.key)
+                               dataset=self.dataset_key(dataset), inputs=inputs.key,
+                               **self._knowledge_key(dataset, attack, detector))
         folder = self.cache.folder("attacked", key)
         index = self.cache.load_frame("attacked", key)
         if index is None:
-            index = self._run_attack(dataset, attack, target, inputs, folder)
+            index = self._run_attack(dataset, attack, target, inputs, folder, detector)
             self.cache.save_frame("attacked", key, index)
         samples = [Sample(row.id, "defender-test", "attacked", camera=target, generator=row.generator,
                           path=folder / row.file, stamp=key) for row in index.itertuples()]
         quality = index[["id", "input_id", "psnr", "ssim"]]
         threat = attack.threat_model + ("; saved as the target saves" if attack.saves_like_target else "")
-        return Group("attacked", samples, key, spec, threat, target, quality)
+        return Group("attacked", samples, key, spec, threat, target, quality, detector)
 
-    def _run_attack(self, dataset, attack: Attack, target: str, inputs: Group, folder: Path) -> pd.DataFrame:
+    def white_box_refusal(self, dataset: Dataset, spec: str) -> str:
+        """Why a white-box attack cannot follow this detector's gradients ("" where it can)."""
+        detector = self.detector(dataset, spec)
+        if detector.task != "camera" or not detector.differentiable:
+            return "white-box attack skipped: the detector is not a differentiable camera-model classifier"
+        return ""
+
+    def _knowledge_key(self, dataset: Dataset, attack: Attack, detector: str) -> dict:
+        """What, beyond the attack itself, determines its images: the detector or the surrogate."""
+        if "detector" in attack.needs:
+            fitted = self.detector(dataset, detector)
+            return {"detector": detector, "detector_config": fitted.config(), "detector_weights": fitted.weights_id(),
+                    "detector_fitted_on": self.dataset_key(dataset) if fitted.needs_fit else ""}
+        if "surrogate" in attack.needs:
+            from .attacks._gradient import surrogate_weights_id
+
+            return {"surrogate": surrogate_weights_id(dataset.name, getattr(attack, "weights_dir", None))}
+        return {}
+
+    def _run_attack(self, dataset, attack: Attack, target: str, inputs: Group, folder: Path,
+                    detector: str = "") -> pd.DataFrame:
         started = time.perf_counter()
-        attack.fit(target, **self._knowledge(dataset, attack, target))
+        attack.fit(target, **self._knowledge(dataset, attack, target, detector))
         self.timings["attack_fit"] += time.perf_counter() - started
         records = []
         for items in self.batches(dataset, inputs.samples):
@@ -237,8 +281,9 @@ class Session:
                                 "psnr": psnr(item.pixels, pixels), "ssim": ssim(item.pixels, pixels)})
         return pd.DataFrame.from_records(records, columns=["id", "input_id", "generator", "file", "psnr", "ssim"])
 
-    def _knowledge(self, dataset: Dataset, attack: Attack, target: str) -> dict:
-        """Exactly what the attack declared it needs, from the attacker's split only."""
+    def _knowledge(self, dataset: Dataset, attack: Attack, target: str, detector: str = "") -> dict:
+        """Exactly what the attack declared it needs: the attacker's split only, the attacker's own
+        surrogate, and (white-box alone) the fitted detector being measured, ``detector``."""
         attacker = dataset.samples("attacker")
         knowledge = {}
         if "target_samples" in attack.needs:
@@ -247,8 +292,16 @@ class Session:
         if "synthetic_samples" in attack.needs:
             chosen = [s for s in attacker if s.source == "synthetic"]
             knowledge["synthetic_samples"] = list(dataset.items(chosen, self.skipped))
-        if {"surrogate", "detector"} & set(attack.needs):
-            raise NotImplementedError(f"attack {attack.name!r}: surrogate and white-box attacks are not supported yet")
+        if "surrogate" in attack.needs:
+            from .attacks._gradient import attacker_surrogate
+
+            cameras = sorted({s.camera for s in attacker if s.source == "real" and s.camera})
+            knowledge["surrogate"] = attacker_surrogate(dataset.name, cameras, getattr(attack, "weights_dir", None),
+                                                        self.grid.device)
+        if "detector" in attack.needs:
+            if not detector:
+                raise ValueError(f"attack {attack.name!r} is white-box: name the detector whose gradients it follows")
+            knowledge["detector"] = self._fitted(dataset, detector)
         return knowledge
 
     # ------------------------------------------------------------------------------ detectors

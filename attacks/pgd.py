@@ -1,0 +1,52 @@
+"""Projected gradient descent (Madry et al., ICLR 2018), targeted at the chosen camera.
+
+Method: ``steps`` signed-gradient steps of ``step`` that lower the cross-entropy to the target
+camera, each followed by a projection onto the L-inf ball of radius ``epsilon`` around the input and
+onto [0, 1]; no random start. Epsilon and step are counted in 8-bit levels (defaults: 4, 1, 10 steps).
+The output is then saved as the target camera saves (8-bit, its JPEG tables): the rounding and the
+compression are part of the attack's reality and may undo part of it. With ``through_save``
+(default) the gradients are taken through a differentiable stand-in of that save.
+
+Two threat models, two names:
+
+- ``pgd-white-box``: the gradients of the very detector being measured (an upper bound). Knowledge:
+  ``target_samples`` (for the container) and ``detector``; the runner computes its images once per
+  detector and attacks only differentiable camera-model detectors (others are counted skips).
+- ``pgd-transfer``: the gradients of the attacker's own frozen classifiers (SpoC's ``embedder`` and
+  ``constrained``, trained on the attacker split; their log-probabilities averaged), applied to every
+  detector. Knowledge: ``target_samples`` and ``surrogate``; the runner never hands it a detector.
+
+The steps are in ``attacks/_gradient.py``.
+"""
+
+from __future__ import annotations
+
+from spoc_bench.registry import register_attack
+
+from ._gradient import LEVEL, GradientAttack, pgd
+
+
+class PGD(GradientAttack):
+    def __init__(self, epsilon: float = 4, step: float = 1, steps: int = 10, through_save: bool = True,
+                 weights_dir: str | None = None, device: str = "cpu"):
+        self.epsilon, self.step, self.steps, self.through_save = epsilon, step, steps, through_save
+        self.weights_dir, self.device = weights_dir, device
+
+    def perturb(self, model, images, target: int):
+        return pgd(model, images, target, self.epsilon * LEVEL, self.step * LEVEL, self.steps)
+
+
+@register_attack("pgd-white-box")
+class PGDWhiteBox(PGD):
+    """Targeted PGD with the measured detector's gradients (white-box upper bound; 4/255, 10 steps)."""
+
+    threat_model = "white-box"
+    needs = frozenset({"target_samples", "detector"})
+
+
+@register_attack("pgd-transfer")
+class PGDTransfer(PGD):
+    """Targeted PGD with the attacker's surrogates' gradients, applied to every detector (transfer; 4/255)."""
+
+    threat_model = "transfer"
+    needs = frozenset({"target_samples", "surrogate"})
