@@ -5,7 +5,7 @@ target camera's own simulated pipeline, measured by the defender's camera-model 
 
 Attacks compared (all saved with the target's JPEG tables, like SpoC's outputs):
 
-- ``jpeg-only``: the input unchanged, saved as the target saves;
+- ``jpeg-mimic``: the input unchanged, saved as the target saves;
 - ``rerender``: the input taken as the scene and developed by the target's pipeline (unprocessing,
   its CFA, PRNU of an unseen device, sensor noise at a level drawn as simcam draws it, demosaicing,
   tone, denoising, sharpening), which knows every parameter of the camera: no black-box attack can
@@ -29,17 +29,6 @@ from spoc_bench.contracts import Attack
 from spoc_bench.registry import register_attack
 
 DETECTORS = ("bondi2017", "mislnet", "noiseprint:simcam")
-
-
-@register_attack("jpeg-only")
-class JpegOnly(Attack):
-    """The input unchanged, saved with the target camera's JPEG tables."""
-
-    needs = frozenset({"target_samples"})  # only to learn how the target saves
-    saves_like_target = True
-
-    def forward(self, images):
-        return images
 
 
 @register_attack("rerender")
@@ -88,7 +77,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/ceiling")
     args = parser.parse_args()
     targets = [t for t in args.targets.split(",") if t] or None
-    result = spoc_bench.run("default", attacks=["jpeg-only", "rerender", "rerender-noisy", "spoc"],
+    result = spoc_bench.run("default", attacks=["jpeg-mimic", "rerender", "rerender-noisy", "spoc"],
                             detectors=list(DETECTORS), perturbations="none", targets=targets, n=args.n,
                             out=args.out, progress=False)
     summary = result.summary
