@@ -13,9 +13,9 @@ Attacks compared (all saved with the target's JPEG tables, like SpoC's outputs):
 - ``rerender-noisy``: the same with the shot noise fixed at simcam's highest level (0.004);
 - ``spoc``: the shipped generators.
 
-Prints the pooled attack success with its 95% interval per detector, and PSNR. A ceiling far below
-the issue's 0.90 says that faithful traces are not enough on these inputs: the detectors need the
-traces that detail and noise carry, which smooth synthetic content lacks.
+Prints the pooled attack success with its 95% interval per detector, and PSNR: how much of a
+camera's signature on these smooth synthetic inputs is carried by its noise, fine detail and save,
+and at what cost in PSNR (``docs/spoc-ablation.md`` has the figures).
 """
 
 from __future__ import annotations
