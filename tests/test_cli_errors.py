@@ -223,6 +223,8 @@ def test_internal_bugs_are_one_line_and_a_traceback_with_debug(files, monkeypatc
     assert "internal error: RuntimeError: a bug" in line and "--debug" in line
     debug = runner.invoke(app, ["--debug", *arguments])
     assert isinstance(debug.exception, RuntimeError)
+    monkeypatch.setenv("SPOC_BENCH_DEBUG", "1")
+    assert isinstance(runner.invoke(app, arguments).exception, RuntimeError)
 
 
 def test_the_installed_command_prints_no_traceback(tmp_path):

@@ -444,3 +444,13 @@ def test_a_bad_pixel_limit_is_one_clear_line(tmp_path, demo_root, monkeypatch, v
     (line,) = stderr_lines(result)
     assert "SPOC_BENCH_MAX_PIXELS" in line and "positive whole number" in line
     assert snapshot(source) == before
+
+
+def test_a_bad_pixel_limit_through_detect_is_one_clear_line(tmp_path, monkeypatch):
+    source = tmp_path / "in"
+    good_folder(source)
+    monkeypatch.setenv("SPOC_BENCH_MAX_PIXELS", "many")
+    result = runner.invoke(app, ["detect", "jpeg-table", "--input", str(source)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = stderr_lines(result)
+    assert "SPOC_BENCH_MAX_PIXELS" in line and "positive whole number" in line
