@@ -135,3 +135,17 @@ class GradientAttack(Attack):
 
     def perturb(self, model, images, target: int):
         raise NotImplementedError
+
+
+class WhiteBox:
+    """Mixin: follows the gradients of the very detector being measured (an upper bound)."""
+
+    threat_model = "white-box"
+    needs = frozenset({"target_samples", "detector"})
+
+
+class Transfer:
+    """Mixin: follows the attacker's own surrogates' gradients, applied to every detector."""
+
+    threat_model = "transfer"
+    needs = frozenset({"target_samples", "surrogate"})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from spoc_bench.registry import register_attack
 
-from ._gradient import LEVEL, GradientAttack, fgsm
+from ._gradient import LEVEL, GradientAttack, Transfer, WhiteBox, fgsm
 
 
 class FGSM(GradientAttack):
@@ -29,16 +29,10 @@ class FGSM(GradientAttack):
 
 
 @register_attack("fgsm-white-box")
-class FGSMWhiteBox(FGSM):
+class FGSMWhiteBox(WhiteBox, FGSM):
     """Targeted FGSM with the measured detector's gradients (white-box upper bound; one step of 4/255)."""
-
-    threat_model = "white-box"
-    needs = frozenset({"target_samples", "detector"})
 
 
 @register_attack("fgsm-transfer")
-class FGSMTransfer(FGSM):
+class FGSMTransfer(Transfer, FGSM):
     """Targeted FGSM with the attacker's surrogates' gradients, applied to every detector (transfer; 4/255)."""
-
-    threat_model = "transfer"
-    needs = frozenset({"target_samples", "surrogate"})

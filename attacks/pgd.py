@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from spoc_bench.registry import register_attack
 
-from ._gradient import LEVEL, GradientAttack, pgd
+from ._gradient import LEVEL, GradientAttack, Transfer, WhiteBox, pgd
 
 
 class PGD(GradientAttack):
@@ -37,16 +37,10 @@ class PGD(GradientAttack):
 
 
 @register_attack("pgd-white-box")
-class PGDWhiteBox(PGD):
+class PGDWhiteBox(WhiteBox, PGD):
     """Targeted PGD with the measured detector's gradients (white-box upper bound; 4/255, 10 steps)."""
-
-    threat_model = "white-box"
-    needs = frozenset({"target_samples", "detector"})
 
 
 @register_attack("pgd-transfer")
-class PGDTransfer(PGD):
+class PGDTransfer(Transfer, PGD):
     """Targeted PGD with the attacker's surrogates' gradients, applied to every detector (transfer; 4/255)."""
-
-    threat_model = "transfer"
-    needs = frozenset({"target_samples", "surrogate"})
