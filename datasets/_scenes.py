@@ -1,6 +1,10 @@
 """The scene pool of the embedded datasets: photographs shipped inside installed wheels, and
 procedural dead-leaves scenes. A scene is camera-free content: a photograph is down-scaled with
 anti-aliasing first so that its own camera and JPEG traces fade.
+
+Also the scene plan that ``simcam`` and ``synthetic`` share: which views of which scenes each split
+holds (:func:`scene_views`), the content of a view (:func:`scene_content`), and the generator
+families whose images ``simcam`` includes by default.
 """
 
 from __future__ import annotations
@@ -11,6 +15,12 @@ import numpy as np
 
 PHOTOS = ("astronaut", "coffee", "rocket", "hubble", "china", "immunohistochemistry", "flower",
           "retina", "grace_hopper", "chelsea")
+SPLIT_PHOTOS = {  # photographs (each one scene, several crops) per split; dead leaves fill the rest
+    "defender-train": ("astronaut", "coffee", "rocket", "hubble", "china"),
+    "defender-test": ("immunohistochemistry", "flower"),
+    "attacker": ("retina", "grace_hopper"),
+}
+GENERATOR_FAMILIES = ("transposed", "nearest", "bilinear", "pixelshuffle")  # see ``synthetic``
 
 
 @functools.lru_cache(maxsize=16)
@@ -81,3 +91,22 @@ def dead_leaves(size: int, rng: np.random.Generator, leaves: int = 600, supersam
     texture = gaussian_filter(rng.normal(0, 1, (big, big)), rng.uniform(0.7, 2.0))
     canvas = np.clip(canvas * (1 + 0.06 * texture / texture.std())[..., None], 0, 1)
     return canvas.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
+
+
+def scene_views(views: tuple[int, int, int], crops_per_photo: int) -> list[tuple[str, str, int]]:
+    """(split, scene, view index) for every view, ``views`` per split in the order of
+    ``SPLIT_PHOTOS``; photographs first, then dead leaves."""
+    plan = []
+    for (split, photos), wanted in zip(SPLIT_PHOTOS.items(), views):
+        crops = [(split, photo, k) for photo in photos for k in range(crops_per_photo)]
+        leaves = [(split, f"leaves-{split}-{k}", 0) for k in range(max(0, wanted - len(crops)))]
+        plan += (crops + leaves)[:wanted]
+    return plan
+
+
+def scene_content(scene: str, view: int, size: int, photo_scale: float, crops: int, seed: int) -> np.ndarray:
+    """The float RGB content of one view: a crop of a photograph, or a dead-leaves scene."""
+    rng = np.random.default_rng([seed, *scene.encode()])
+    if scene.startswith("leaves-"):
+        return dead_leaves(size, rng)
+    return random_crops(load_photo(scene, photo_scale), size, crops, rng)[view]

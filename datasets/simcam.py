@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from spoc_bench.registry import register_dataset
+from spoc_bench.registry import datasets, register_dataset
 
 from ._camera import CameraModel, JpegPolicy
 from ._generated import GeneratedDataset, cache_folder, write
-from .synthetic import FAMILIES as GENERATOR_FAMILIES
-from .synthetic import Synthetic
+from ._scenes import GENERATOR_FAMILIES, scene_content, scene_views
 
 CAMERAS = (
     CameraModel("alpha-1", "Alpha", cfa="RGGB", demosaic="malvar", gamma=2.2, contrast=0.25, sharpen=(0.6, 1.0),
@@ -48,11 +47,6 @@ CAMERAS = (
     CameraModel("zeta", "Zeta", cfa="BGGR", demosaic="menon", contrast=0.3, chroma_denoise=1.0, sharpen=(0.7, 1.0),
                 jpeg=JpegPolicy("radial", base=1.0, slope=1.2, power=1.3, subsampling="4:2:0")),
 )
-SPLIT_PHOTOS = {  # photographs (each one scene, several crops) per split; dead leaves fill the rest
-    "defender-train": ("astronaut", "coffee", "rocket", "hubble", "china"),
-    "defender-test": ("immunohistochemistry", "flower"),
-    "attacker": ("retina", "grace_hopper"),
-}
 DEVICES = {"defender-train": (0, 1), "defender-test": (0, 1), "attacker": (2,)}
 
 
@@ -82,43 +76,30 @@ class SimCam(GeneratedDataset):
     def prepare(self) -> None:
         super().prepare()
         if self.generators:
-            synthetic = Synthetic(self.generators, self.size, self.views, self.crops_per_photo, self.photo_scale,
-                                  self.seed, self.root)
+            synthetic = self.synthetic()
             synthetic.prepare()
             self._samples += [s for split in DEVICES for s in synthetic.samples(split)]
+
+    def synthetic(self):
+        """The ``synthetic`` dataset of the same scene views, made by the families in ``generators``."""
+        return datasets.build("synthetic", families=self.generators, size=self.size, views=self.views,
+                              crops_per_photo=self.crops_per_photo, photo_scale=self.photo_scale, seed=self.seed,
+                              root=self.root)
 
     def config(self) -> dict:
         config = super().config()
         config.pop("workers")  # no effect on the images
         if self.generators:  # retrained generators make other images
-            config["generator_weights"] = Synthetic(self.generators).weights_digest()
+            config["generator_weights"] = self.synthetic().weights_digest()
         return config
-
-    def scene_views(self) -> list[tuple[str, str, int]]:
-        """(split, scene, view index) for every view; photographs first, then dead leaves."""
-        views = []
-        for split, wanted in zip(DEVICES, self.views):
-            photos = [(split, photo, k) for photo in SPLIT_PHOTOS[split] for k in range(self.crops_per_photo)]
-            leaves = [(split, f"leaves-{split}-{k}", 0) for k in range(max(0, wanted - len(photos)))]
-            views += (photos + leaves)[:wanted]
-        return views
 
     def render(self, staging: Path) -> list[dict]:
         jobs = [(staging, self.size, self.photo_scale, self.crops_per_photo, self.seed, index, view)
-                for index, view in enumerate(self.scene_views())]
+                for index, view in enumerate(scene_views(self.views, self.crops_per_photo))]
         if self.workers <= 1:
             return [row for job in jobs for row in render_view(job)]
         with ProcessPoolExecutor(self.workers) as pool:
             return [row for batch in pool.map(render_view, jobs, chunksize=4) for row in batch]
-
-
-def scene_content(scene: str, view: int, size: int, photo_scale: float, crops: int, seed: int) -> np.ndarray:
-    from ._scenes import dead_leaves, load_photo, random_crops
-
-    rng = np.random.default_rng([seed, *scene.encode()])
-    if scene.startswith("leaves-"):
-        return dead_leaves(size, rng)
-    return random_crops(load_photo(scene, photo_scale), size, crops, rng)[view]
 
 
 def render_view(job) -> list[dict]:

@@ -37,8 +37,9 @@ import numpy as np
 from spoc_bench.registry import register_dataset
 
 from ._generated import GeneratedDataset, cache_folder, write
+from ._scenes import GENERATOR_FAMILIES as FAMILIES
+from ._scenes import scene_content, scene_views
 
-FAMILIES = ("transposed", "nearest", "bilinear", "pixelshuffle")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WIDTHS = (24, 48, 96)
 BATCH = 8  # views rendered together (batched convolutions are about 3x faster on a CPU)
@@ -130,10 +131,7 @@ class Synthetic(GeneratedDataset):
 
         from spoc_bench.images import encode, jpeg_container
 
-        from .simcam import SimCam, scene_content
-
-        views = SimCam(size=self.size, views=self.views, crops_per_photo=self.crops_per_photo,
-                       photo_scale=self.photo_scale, seed=self.seed).scene_views()
+        views = scene_views(self.views, self.crops_per_photo)
         generators = {family: load_generator(family) for family in self.families}
         rows = []
         rng = np.random.default_rng([self.seed, 7])

@@ -151,11 +151,12 @@ def defender_test_views(indices):
     exactly as the cached dataset holds them (a few seconds, without generating the whole dataset):
     [(pixels, container, camera)]."""
     from spoc_bench.datasets._camera import render
-    from spoc_bench.datasets.simcam import CAMERAS, DEVICES, SimCam, scene_content
+    from spoc_bench.datasets._scenes import scene_content, scene_views
+    from spoc_bench.datasets.simcam import CAMERAS, DEVICES, SimCam
     from spoc_bench.images import decode, encode
 
     simcam = SimCam(generators=())
-    views = list(enumerate(simcam.scene_views()))
+    views = list(enumerate(scene_views(simcam.views, simcam.crops_per_photo)))
     test_views = [(index, view) for index, view in views if view[0] == "defender-test"]
     out = []
     for index, (split, scene, view) in (test_views[k] for k in indices):

@@ -63,3 +63,15 @@ def test_devices_of_a_model_differ_only_by_their_sensor(small_simcam):
     k0, _ = device_traces(CAMERAS[0], "alpha-1-d0", 64)
     k1, _ = device_traces(CAMERAS[0], "alpha-1-d1", 64)
     assert abs(k0.std() - CAMERAS[0].prnu) < 0.002 and abs(np.corrcoef(k0.ravel(), k1.ravel())[0, 1]) < 0.1
+
+
+def test_simcam_and_synthetic_share_the_scene_plan_without_importing_each_other():
+    import ast
+    from pathlib import Path
+
+    folder = Path(spoc_bench.datasets.__file__).parent
+    for module, other in (("simcam", "synthetic"), ("synthetic", "simcam")):
+        tree = ast.parse((folder / f"{module}.py").read_text())
+        imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not any(name.rpartition(".")[2] == other for name in imported), f"{module} imports {other}"
