@@ -9,11 +9,13 @@ ARGS ?= --attack spoc --detector noiseprint --out runs/main
 
 .PHONY: run test smoke install clean
 
+# setuptools' "Editable installation" notice is information only: every editable install whose
+# package-dir maps folders (as ours does) prints it, so it is filtered by its text
 $(BIN)/spoc-bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
 install: $(BIN)/spoc-bench
