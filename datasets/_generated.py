@@ -20,6 +20,7 @@ from pathlib import Path
 
 from spoc_bench.cache import default_root
 from spoc_bench.contracts import Dataset, Sample
+from spoc_bench.progress import bar
 
 FIELDS = ["id", "split", "source", "camera", "device", "scene", "generator", "file"]
 OWNER = ".owner"
@@ -42,6 +43,10 @@ class GeneratedDataset(Dataset):
     def render(self, staging: Path) -> list[dict]:
         """Write every file under ``staging``; return one row (``FIELDS``) per file."""
         raise NotImplementedError
+
+    def rendering(self, iterable, total: int | None = None, unit: str = "view"):
+        """``iterable`` (the units of :meth:`render`'s work) with the bar of this dataset's rendering."""
+        return bar(iterable, f"render {self.name}", total, unit)
 
     def prepare(self) -> None:
         if not (self.folder / "index.csv").exists():

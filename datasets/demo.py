@@ -52,7 +52,7 @@ class Demo(GeneratedDataset):
     def render(self, staging: Path) -> list[dict]:
         rows = []
         rng = np.random.default_rng(self.seed)
-        for scene, split in SCENES.items():
+        for scene, split in self.rendering(SCENES.items(), len(SCENES), "scene"):
             for index, crop in enumerate(random_crops(load_photo(scene, 0.5), self.size, self.crops, rng)):
                 rows += self._render_crop(staging, scene, split, index, crop)
         return rows

@@ -97,9 +97,10 @@ class SimCam(GeneratedDataset):
         jobs = [(staging, self.size, self.photo_scale, self.crops_per_photo, self.seed, index, view)
                 for index, view in enumerate(scene_views(self.views, self.crops_per_photo))]
         if self.workers <= 1:
-            return [row for job in jobs for row in render_view(job)]
+            return [row for batch in self.rendering(map(render_view, jobs), len(jobs)) for row in batch]
         with ProcessPoolExecutor(self.workers) as pool:
-            return [row for batch in pool.map(render_view, jobs, chunksize=4) for row in batch]
+            batches = pool.map(render_view, jobs, chunksize=4)
+            return [row for batch in self.rendering(batches, len(jobs)) for row in batch]
 
 
 def render_view(job) -> list[dict]:

@@ -135,7 +135,7 @@ class Synthetic(GeneratedDataset):
         generators = {family: load_generator(family) for family in self.families}
         rows = []
         rng = np.random.default_rng([self.seed, 7])
-        for start in range(0, len(views), BATCH):
+        for start in self.rendering(range(0, len(views), BATCH), unit="batch"):
             chunk = views[start:start + BATCH]
             contents = [scene_content(scene, view, self.size, self.photo_scale, self.crops_per_photo, self.seed)
                         for _, scene, view in chunk]

@@ -91,12 +91,13 @@ class Dct(Detector):
                 raise ValueError(f"dct: generator families {sorted(missing)} have no images in split {self.split!r} "
                                  f"of {dataset.name!r}; known: {sorted(known - {None})}")
         self.skipped_ = []
-        items = list(dataset.items(samples, skipped=self.skipped_))
-        labels = np.array([item.sample.source == "synthetic" for item in items], dtype=int)
+        read = [(item.sample.source == "synthetic", self.features(item.pixels))
+                for item in self.fitting(dataset, samples, self.skipped_, "classifier")]
+        labels = np.array([label for label, _ in read], dtype=int)
         if len(set(labels)) < 2:
             raise ValueError(f"dct: split {self.split!r} of {dataset.name!r} needs both real and synthetic images"
                              + (f" (families={list(self.families)})" if self.families is not None else ""))
-        features = np.stack([self.features(item.pixels) for item in items])
+        features = np.stack([feature for _, feature in read])
         self.model_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, class_weight="balanced", max_iter=5000))
         self.model_.fit(features, labels)
         self.n_train_ = dict(real=int((labels == 0).sum()), synthetic=int(labels.sum()))

@@ -37,7 +37,7 @@ class JpegTable(Detector):
     def fit(self, dataset: Dataset) -> "JpegTable":
         counts: dict[tuple, Counter] = defaultdict(Counter)
         samples = [s for s in dataset.samples(self.split) if s.source == "real" and s.camera]
-        for item in dataset.items(samples, skipped=[]):
+        for item in self.fitting(dataset, samples, [], "table counts"):
             counts[signature(item.container)][item.sample.camera] += 1
         if not counts:
             raise ValueError(f"jpeg-table: no real images with a camera label in split {self.split!r} of {dataset.name!r}")

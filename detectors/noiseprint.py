@@ -299,7 +299,7 @@ class Noiseprint(Detector):
                 sums[camera] = sums.get(camera, 0) + residual
                 counts[camera] = counts.get(camera, 0) + 1
 
-        for item in dataset.items(samples, skipped=self.skipped_):
+        for item in self.fitting(dataset, samples, self.skipped_, "fingerprints"):
             height, width = item.pixels.shape[:2]
             if min(height, width) < self.crop:
                 self.skipped_.append((item.sample.id, f"smaller than the crop of {self.crop} px"))

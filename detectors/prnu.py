@@ -124,7 +124,7 @@ class Prnu(Detector):
         shapes: dict[str, tuple] = {}
         model_of: dict[str, str] = {}
         self.skipped_ = []
-        for item in dataset.items(samples, skipped=self.skipped_):
+        for item in self.fitting(dataset, samples, self.skipped_, "fingerprints"):
             device = item.sample.device or item.sample.camera
             if model_of.setdefault(device, item.sample.camera) != item.sample.camera:
                 raise ValueError(f"prnu: device {device!r} appears under two camera models "

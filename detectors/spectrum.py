@@ -41,11 +41,12 @@ class Spectrum(Detector):
         from sklearn.preprocessing import StandardScaler
 
         samples = [s for s in dataset.samples(self.split) if s.source in ("real", "synthetic")]
-        items = list(dataset.items(samples, skipped=[]))
-        labels = np.array([item.sample.source == "synthetic" for item in items], dtype=int)
+        read = [(item.sample.source == "synthetic", azimuthal_profile(item.pixels, self.bins))
+                for item in self.fitting(dataset, samples, [], "classifier")]
+        labels = np.array([label for label, _ in read], dtype=int)
         if len(set(labels)) < 2:
             raise ValueError(f"spectrum: split {self.split!r} of {dataset.name!r} needs both real and synthetic images")
-        features = np.stack([azimuthal_profile(item.pixels, self.bins) for item in items])
+        features = np.stack([feature for _, feature in read])
         self.model_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, class_weight="balanced", max_iter=5000))
         self.model_.fit(features, labels)
         return self

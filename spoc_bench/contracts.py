@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .images import Container, ImageError, encode, read_image, to_uint8
+from .progress import bar
 
 SPLITS = ("defender-train", "defender-test", "attacker")
 SOURCES = ("real", "synthetic", "attacked")
@@ -123,6 +124,10 @@ class Detector(Plugin):
 
     def fit(self, dataset: Dataset) -> "Detector":
         return self
+
+    def fitting(self, dataset: Dataset, samples: Sequence[Sample], skipped: list, what: str) -> Iterator[Item]:
+        """The items ``fit`` reads, with the bar of this detector's fitting (``what``: what it fits)."""
+        return bar(dataset.items(samples, skipped), f"fit {self.name} {what}", len(samples), "img")
 
     def predict(self, images, containers: Sequence[Container] | None = None):
         raise NotImplementedError

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from .progress import bar
+
 
 class LocalExecutor:
-    def map(self, function: Callable, jobs: Iterable, description: str = "", progress: bool = True) -> list:
-        from tqdm.auto import tqdm
-
+    def map(self, function: Callable, jobs: Iterable, description: str = "") -> list:
         jobs = list(jobs)
-        return [function(job) for job in tqdm(jobs, desc=description, disable=not progress, leave=False)]
+        return [function(job) for job in bar(jobs, description, unit="job")]
 
 
 EXECUTORS = {"local": LocalExecutor}

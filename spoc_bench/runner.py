@@ -32,6 +32,7 @@ from .images import ImageError, atomic_write, decode, read_image, to_tensor
 from .metrics import psnr, ssim, summarise
 from .perturbations import Perturbation, parse, parse_list
 from .presets import preset as preset_grid
+from .progress import bar, shown
 from .registry import attacks, datasets, detectors
 from .tables import write_tables
 
@@ -104,27 +105,28 @@ def run(preset: str | None = "default", *, out=None, cache=None, executor: str =
     """Run a grid and write its rows, summary tables and manifest to ``out`` (when given).
 
     ``spoc_bench.run(attacks=[...], detectors=[...], perturbations="none,jpeg:90", n=50)``; keywords
-    are the fields of :class:`Grid` and replace the preset's.
+    are the fields of :class:`Grid` and replace the preset's. ``progress=False`` hides every stage's
+    bar (:mod:`spoc_bench.progress`).
     """
     grid = resolve_grid(preset, **overrides)
     check_names(grid)
-    session = Session(grid, cache_module.Cache(cache), progress)
+    session = Session(grid, cache_module.Cache(cache))
     started = time.perf_counter()
     jobs = []
-    for dataset_name in grid.datasets:
-        dataset = session.dataset(dataset_name)
-        reals = session.pick(dataset, "real")
-        inputs = session.pick(dataset, "synthetic")
-        shared = [reals, inputs] + [session.attacked(dataset, spec, target, inputs)
-                                    for spec in grid.attacks if not session.white_box(spec)
-                                    for target in session.targets(dataset)]
-        for detector in grid.detectors:
-            own = [session.attacked(dataset, spec, target, inputs, detector)
-                   for spec in grid.attacks if session.white_box(spec) for target in session.targets(dataset)]
-            jobs += [(dataset, detector, perturbation, group) for perturbation in grid.perturbations
-                     for group in shared + [g for g in own if g is not None]]
-    frames = build_executor(executor).map(lambda job: session.detect(*job), jobs,
-                                          description="detect", progress=progress)
+    with shown(progress):  # every stage's bar: rendering, fitting, attacking, detecting
+        for dataset_name in grid.datasets:
+            dataset = session.dataset(dataset_name)
+            reals = session.pick(dataset, "real")
+            inputs = session.pick(dataset, "synthetic")
+            shared = [reals, inputs] + [session.attacked(dataset, spec, target, inputs)
+                                        for spec in grid.attacks if not session.white_box(spec)
+                                        for target in session.targets(dataset)]
+            for detector in grid.detectors:
+                own = [session.attacked(dataset, spec, target, inputs, detector)
+                       for spec in grid.attacks if session.white_box(spec) for target in session.targets(dataset)]
+                jobs += [(dataset, detector, perturbation, group) for perturbation in grid.perturbations
+                         for group in shared + [g for g in own if g is not None]]
+        frames = build_executor(executor).map(lambda job: session.detect(*job), jobs, description="detect")
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     summary = session.summary(rows)
     session.timings["total"] = time.perf_counter() - started
@@ -163,8 +165,8 @@ def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest
 class Session:
     """What one run holds: its grid, its cache, built plugins, timings and skipped files."""
 
-    def __init__(self, grid: Grid, cache: cache_module.Cache, progress: bool):
-        self.grid, self.cache, self.progress = grid, cache, progress
+    def __init__(self, grid: Grid, cache: cache_module.Cache):
+        self.grid, self.cache = grid, cache
         self.timings: dict[str, float] = defaultdict(float)
         self.skipped: list[tuple[str, str]] = []
         self.configs: dict[str, dict] = {}
@@ -266,19 +268,17 @@ class Session:
         started = time.perf_counter()
         attack.fit(target, **self._knowledge(dataset, attack, target, detector))
         self.timings["attack_fit"] += time.perf_counter() - started
+        name = attack.name + (f">{target}" if attack.uses_target else "")
         records = []
-        for items in self.batches(dataset, inputs.samples):
-            started = time.perf_counter()
-            outputs = attack.save(attack(to_tensor([i.pixels for i in items])), items)
-            self.timings["attack"] += time.perf_counter() - started
-            for item, (data, container) in zip(items, outputs):
-                file = file_name(item.sample.id, container.suffix)
-                atomic_write(folder / file, data)
-                pixels = decode(data, str(folder / file))
-                suffix = f">{target}" if attack.uses_target else ""
-                records.append({"id": f"{item.sample.id}@{attack.name}{suffix}", "input_id": item.sample.id,
-                                "generator": item.sample.generator, "file": file,
-                                "psnr": psnr(item.pixels, pixels), "ssim": ssim(item.pixels, pixels)})
+        with bar(None, f"attack {name}" + (f" with {detector}" if detector else ""), len(inputs.samples),
+                 "img") as progress:
+            for items in self.batches(dataset, inputs.samples):
+                started = time.perf_counter()
+                outputs = attack.save(attack(to_tensor([i.pixels for i in items])), items)
+                self.timings["attack"] += time.perf_counter() - started
+                records += [save_attacked(item, data, container, folder, name)
+                            for item, (data, container) in zip(items, outputs)]
+                progress.update(len(items))
         return pd.DataFrame.from_records(records, columns=["id", "input_id", "generator", "file", "psnr", "ssim"])
 
     def _knowledge(self, dataset: Dataset, attack: Attack, target: str, detector: str = "") -> dict:
@@ -435,6 +435,15 @@ class Session:
                         "files": [{"file": f, "reason": r} for f, r in unique]},
             "cache": str(self.cache.root),
         }
+
+
+def save_attacked(item: Item, data: bytes, container, folder: Path, name: str) -> dict:
+    """Write an attacked image's file; its row in the attack's index (``name``: attack>target)."""
+    file = file_name(item.sample.id, container.suffix)
+    atomic_write(folder / file, data)
+    pixels = decode(data, str(folder / file))
+    return {"id": f"{item.sample.id}@{name}", "input_id": item.sample.id, "generator": item.sample.generator,
+            "file": file, "psnr": psnr(item.pixels, pixels), "ssim": ssim(item.pixels, pixels)}
 
 
 def file_name(sample_id: str, suffix: str) -> str:

@@ -33,7 +33,7 @@ def attacker_items(dataset, **wanted):
 
 def knowledge(dataset, attack, target):
     """What the runner hands ``attack`` for ``target``."""
-    session = Session(Grid(["simcam"], [attack.name], [], []), spoc_bench.cache.Cache(), progress=False)
+    session = Session(Grid(["simcam"], [attack.name], [], []), spoc_bench.cache.Cache())
     return session._knowledge(dataset, attack, target)
 
 

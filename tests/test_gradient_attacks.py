@@ -125,7 +125,7 @@ def test_white_box_images_are_made_per_detector_and_only_for_differentiable_came
 
 
 def test_white_box_cache_keys_differ_by_detector(demo_root, random_surrogates):
-    session = Session(Grid(["demo"], [], [], [], n=2, data_root=str(demo_root)), spoc_bench.cache.Cache(), False)
+    session = Session(Grid(["demo"], [], [], [], n=2, data_root=str(demo_root)), spoc_bench.cache.Cache())
     dataset = session.dataset("demo")
     inputs = session.pick(dataset, "synthetic")
     first = session.attacked(dataset, "fgsm-white-box", "demo-A", inputs, "test-colour")
