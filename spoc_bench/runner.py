@@ -33,7 +33,9 @@ from .metrics import psnr, ssim, summarise
 from .perturbations import Perturbation, parse, parse_list
 from .presets import preset as preset_grid
 from .progress import bar, shown
+from .provenance import provenance
 from .registry import attacks, datasets, detectors
+from .shipped import recorded
 from .tables import write_tables
 
 BATCH_SIZE = 32
@@ -163,13 +165,15 @@ def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest
 
 
 class Session:
-    """What one run holds: its grid, its cache, built plugins, timings and skipped files."""
+    """What one run holds: its grid, its cache, built plugins, timings, skipped files and the
+    weights files used."""
 
     def __init__(self, grid: Grid, cache: cache_module.Cache):
         self.grid, self.cache = grid, cache
         self.timings: dict[str, float] = defaultdict(float)
         self.skipped: list[tuple[str, str]] = []
         self.configs: dict[str, dict] = {}
+        self.weights: dict[str, dict[str, str]] = {}  # plugin -> {weights file: sha256}
         self._datasets: dict[str, Dataset] = {}
         self._detectors: dict[tuple, Detector] = {}
         self._decoded: OrderedDict[Sample, Item] = OrderedDict()
@@ -229,7 +233,8 @@ class Session:
             return None
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
         key = cache_module.key(kind="attacked", attack=attack.name, config=attack.config(), target=aim,
-                               weights=attack.weights_id(target), names=ATTACKED_FILE_NAMES,
+                               weights=self.weights_id(f"attack:{spec}", attack.weights_id, target),
+                               names=ATTACKED_FILE_NAMES,
                                knowledge=sorted(attack.needs), saves_like_target=attack.saves_like_target,
                                dataset=self.dataset_key(dataset), inputs=inputs.key,
                                **self._knowledge_key(dataset, attack, detector))
@@ -255,13 +260,24 @@ class Session:
         """What, beyond the attack itself, determines its images: the detector or the surrogate."""
         if "detector" in attack.needs:
             fitted = self.detector(dataset, detector)
-            return {"detector": detector, "detector_config": fitted.config(), "detector_weights": fitted.weights_id(),
+            return {"detector": detector, "detector_config": fitted.config(),
+                    "detector_weights": self.weights_id(f"detector:{detector}", fitted.weights_id),
                     "detector_fitted_on": self.dataset_key(dataset) if fitted.needs_fit else ""}
         if "surrogate" in attack.needs:
             from .attacks._gradient import surrogate_weights_id
 
-            return {"surrogate": surrogate_weights_id(dataset.name, getattr(attack, "weights_dir", None))}
+            identity = self.weights_id(f"surrogate:{dataset.name}", surrogate_weights_id, dataset.name,
+                                       getattr(attack, "weights_dir", None))
+            return {"surrogate": identity}
         return {}
+
+    def weights_id(self, plugin: str, weights_id, *arguments) -> str:
+        """``weights_id(*arguments)``, the weights files it verified noted under ``plugin`` (for run.json)."""
+        with recorded() as files:
+            identity = weights_id(*arguments)
+        if files:
+            self.weights.setdefault(plugin, {}).update(files)
+        return identity
 
     def _run_attack(self, dataset, attack: Attack, target: str, inputs: Group, folder: Path,
                     detector: str = "") -> pd.DataFrame:
@@ -330,7 +346,8 @@ class Session:
         if detector.needs_fit:  # fitted on this dataset: "fit:simcam", or "grip+fit:simcam" for fingerprints
             weights = f"fit:{dataset.name}" if weights == "fit" else f"{weights}+fit:{dataset.name}"
         key = cache_module.key(kind="rows", detector=detector.name, config=detector.config(),
-                               weights=detector.weights_id(), fitted_on=self.dataset_key(dataset) if detector.needs_fit else "",
+                               weights=self.weights_id(f"detector:{spec}", detector.weights_id),
+                               fitted_on=self.dataset_key(dataset) if detector.needs_fit else "",
                                perturbation=str(perturbation), images=group.key)
         self.row_keys.append(key)
         rows = self.cache.load_frame("rows", key)
@@ -428,7 +445,8 @@ class Session:
             "grid": {**self.grid.__dict__, "perturbations": [str(p) for p in self.grid.perturbations]},
             "configs": self.configs,
             "versions": versions,
-            "machine": {"platform": platform.platform(), "processor": platform.processor()},
+            **provenance(),
+            "weights": self.weights,
             "timings_s": dict(self.timings),
             "harness_overhead": self.timings["total"] / inside if inside else None,
             "skipped": {"count": len(unique), "by_reason": dict(skipped),

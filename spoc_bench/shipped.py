@@ -6,7 +6,8 @@ Every weights file is checked against its manifest before it is read (:func:`ver
 the same stem's ``.json`` (``"sha256"``), else the folder's ``manifest.json`` (``"files"`` ->
 name -> ``"sha256"``, as ``spoc-bench weights import`` writes it). A file without a manifest is
 read unchecked. A file that differs from its manifest, or cannot be read, raises
-:class:`WeightsError` naming the file and the fix.
+:class:`WeightsError` naming the file and the fix. Inside :func:`recorded`, every file verified
+is noted with its sha256 (the runner writes them into ``run.json``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import functools
 import hashlib
 import json
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from .images import atomic_write
 
 KIND_FOLDERS = {"attack": "attacks", "detector": "detectors", "dataset": "datasets"}
+_RECORD: ContextVar[dict | None] = ContextVar("spoc_bench_verified_weights", default=None)
 
 
 def weights_folder(kind: str) -> Path:
@@ -79,7 +83,22 @@ def verified_sha256(path: str | Path) -> str:
     (path, modification time, size); raises :class:`WeightsError` on a mismatch."""
     path = Path(path).resolve()
     stat = path.stat()
-    return _verified_sha256(path, stat.st_mtime_ns, stat.st_size)
+    digest = _verified_sha256(path, stat.st_mtime_ns, stat.st_size)
+    record = _RECORD.get()
+    if record is not None:
+        record[str(path)] = digest
+    return digest
+
+
+@contextmanager
+def recorded():
+    """``{path: sha256}`` of every weights file :func:`verified_sha256` checks inside the block."""
+    files: dict[str, str] = {}
+    token = _RECORD.set(files)
+    try:
+        yield files
+    finally:
+        _RECORD.reset(token)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,3 +143,39 @@ def test_grid_flags_replace_preset_parts():
     grid = resolve_grid("smoke", detectors=["spectrum"], perturbations="jpeg:70")
     assert grid.detectors == ["spectrum"] and [str(p) for p in grid.perturbations] == ["jpeg:70"]
     assert grid.attacks == ["identity", "spoc"]
+
+
+def test_run_json_records_the_command_commit_machine_and_weights(demo_env, tmp_path):
+    import shlex
+
+    import torch
+
+    from spoc_bench.shipped import file_sha256, weights_path
+
+    grid = {**demo_env, "detectors": ["jpeg-table", "wang2020"], "perturbations": "none", "n": 4}
+    spoc_bench.run("smoke", out=tmp_path / "out", progress=False, **grid)
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["command"] == {"argv": shlex.join(sys.argv), "cwd": os.getcwd()}
+    assert manifest["machine"]["cpu"] and manifest["machine"]["torch_threads"] == torch.get_num_threads()
+    weights = weights_path("detector", "wang2020", "simcam-w16")
+    assert manifest["weights"] == {"detector:wang2020": {str(weights.resolve()): file_sha256(weights)}}
+    checkout = Path(spoc_bench.__file__).resolve().parent.parent
+    if (checkout / ".git").exists() and shutil.which("git"):
+        head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert manifest["git"]["commit"] == head.stdout.strip() and isinstance(manifest["git"]["dirty"], bool)
+    else:
+        assert "git" not in manifest
+
+
+def test_no_git_commit_for_an_installed_copy_or_without_git(tmp_path, monkeypatch):
+    from spoc_bench.provenance import git_checkout, provenance
+
+    (tmp_path / "plain" / "spoc_bench").mkdir(parents=True)
+    assert git_checkout(tmp_path / "plain" / "spoc_bench") is None  # not in a repository
+    if shutil.which("git"):
+        installed = tmp_path / "repository" / ".venv" / "site-packages" / "spoc_bench"
+        installed.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", str(tmp_path / "repository")], check=True)
+        assert git_checkout(installed) is None  # inside some repository, but not its spoc_bench folder
+    monkeypatch.setenv("PATH", str(tmp_path / "plain"))  # no git at all
+    assert "git" not in provenance() and provenance()["command"]["argv"]
