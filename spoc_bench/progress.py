@@ -1,9 +1,11 @@
 """Progress bars: one style for every long stage (a tqdm bar on stderr that says what it is doing,
 removed when done) and one switch.
 
-``run(progress=False)`` (``spoc-bench run --quiet``) hides every bar made inside the run: dataset
-rendering, detector fitting, attack generation and detection call :func:`bar` and take no flag of
-their own.
+Bars belong to runs: ``run(progress=True)`` shows every bar made inside the run and
+``run(progress=False)`` (``spoc-bench run --quiet``) hides them all; dataset rendering, detector
+fitting, attack generation and detection call :func:`bar` and take no flag of their own. Outside a
+run (``spoc-bench detect``, whose stderr holds only its skipped files) bars are hidden unless the
+caller shows them with :func:`shown`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterable
 
-_SHOWN: ContextVar[bool] = ContextVar("spoc_bench_progress", default=True)
+_SHOWN: ContextVar[bool] = ContextVar("spoc_bench_progress", default=False)
 
 
 @contextmanager
