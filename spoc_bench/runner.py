@@ -29,7 +29,7 @@ from . import cache as cache_module
 from .contracts import Attack, Dataset, Detector, Item, Sample, check_disjoint
 from .executors import build_executor
 from .images import ImageError, atomic_write, decode, read_image, to_tensor
-from .metrics import psnr, ssim, summarise
+from .metrics import VERSION as METRICS_VERSION, psnr, ssim, summarise
 from .perturbations import Perturbation, parse, parse_list
 from .presets import preset as preset_grid
 from .registry import attacks, datasets, detectors
@@ -364,7 +364,7 @@ class Session:
         """The summary of these rows, read back when the same rows were summarised before."""
         if not len(rows):
             return pd.DataFrame()
-        key = cache_module.key(kind="summary", rows=self.row_keys, seed=self.grid.seed)
+        key = cache_module.key(kind="summary", rows=self.row_keys, seed=self.grid.seed, metrics=METRICS_VERSION)
         summary = self.cache.load_frame("summaries", key)
         if summary is None:
             summary = summarise(rows, seed=self.grid.seed)
