@@ -400,14 +400,12 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
         typer.echo(f"scored {len(scores)} image(s), skipped {len(skipped)}")
 
 
-@app.command()
-def report(folder: Path = typer.Argument(..., help="a run's output folder")):
-    """Re-render the summary tables from a run's per-image rows."""
+def read_run(folder: Path):
+    """A run folder's per-image rows and seed; one error line where the folder holds no run."""
     import pandas as pd
     import pyarrow
 
-    from .metrics import summarise
-    from .tables import to_markdown, wide, write_tables
+    from .metrics import ROW_COLUMNS
 
     rows_file, manifest = folder / "rows.parquet", folder / "run.json"
     if not rows_file.is_file():
@@ -421,13 +419,51 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder")):
         rows = pd.read_parquet(rows_file)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         fail(f"{rows_file} is not a readable parquet file ({type(error).__name__}: {error}); {again}")
+    missing = [column for column in ROW_COLUMNS if column not in rows.columns]
+    if missing:
+        not_rows(folder, ", ".join(missing))
+    return rows, seed
+
+
+def not_rows(folder: Path, columns) -> None:
+    fail(f"{folder / 'rows.parquet'} lacks the column(s) {columns}: it is not the rows of a run; "
+         f"run `spoc-bench run` again to write it")
+
+
+@app.command()
+def report(folder: Path = typer.Argument(..., help="a run's output folder"),
+           format: str = typer.Option("markdown", "--format", help="what to print: markdown or latex"),
+           pivot: str = typer.Option("perturbation", help="LaTeX: the key whose values are the columns: "
+                                     "perturbation, detector, attack, target or dataset"),
+           per_target: bool = typer.Option(False, "--per-target", help="LaTeX: a row per target, not only the pooled ones"),
+           metric: Optional[List[str]] = typer.Option(None, "--metric", help="LaTeX: the metrics to tabulate (default all)"),
+           label: Optional[str] = typer.Option(None, help="LaTeX: the labels' prefix (default tab:<folder name>)")):
+    """Re-render the summary tables from a run's per-image rows and print them (Markdown, or the
+    LaTeX tables of summary.tex)."""
+    from .latex import METRICS, PIVOTS
+    from .metrics import summarise
+    from .tables import to_markdown, wide, write_tables
+
+    if format not in ("markdown", "latex"):
+        fail(f"--format {format!r}: use markdown or latex")
+    if pivot not in PIVOTS:
+        fail(f"--pivot {pivot!r}: use one of {', '.join(PIVOTS)}")
+    metrics = split_values(metric)
+    unknown = [m for m in metrics or [] if m not in METRICS]
+    if unknown:
+        fail(f"--metric {', '.join(unknown)}: unknown; use any of {', '.join(METRICS)}")
+    rows, seed = read_run(folder)
     try:
         summary = summarise(rows, seed=seed)
     except KeyError as error:
-        fail(f"{rows_file} lacks the column {error}: it is not the rows of a run; {again}")
+        not_rows(folder, error)
     check_writable(folder, "FOLDER")
-    write_tables(summary, folder)
-    typer.echo(to_markdown(wide(summary)))
+    latex = {"pivot": pivot, "per_target": per_target, "metrics": metrics, **({"label": label} if label else {})}
+    write_tables(summary, folder, **latex)
+    if format == "latex":
+        typer.echo((folder / "summary.tex").read_text(), nl=False)
+    else:
+        typer.echo(to_markdown(wide(summary)))
 
 
 @app.command()
