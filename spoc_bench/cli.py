@@ -466,6 +466,35 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder"),
         typer.echo(to_markdown(wide(summary)))
 
 
+@app.command("compare")
+def compare_runs(run_a: Path = typer.Argument(..., help="a run's output folder (A)"),
+                 run_b: Path = typer.Argument(..., help="another run's output folder (B)")):
+    """The cells whose values differ between two runs, each with a bootstrap 95% CI of B - A
+    (paired on the images both measured) and whether it excludes 0."""
+    from .compare import compare_runs as compare, measures, shown
+    from .tables import to_markdown
+
+    cells = []
+    for folder in (run_a, run_b):
+        rows, _ = read_run(folder)
+        try:
+            cells.append(measures(rows))
+        except KeyError as error:
+            not_rows(folder, error)
+    table = compare(*cells)
+    if not len(table):
+        typer.echo(f"no cell differs: the {len(cells[0])} cell metrics of A and B are equal")
+        return
+    text, shared = shown(table)
+    counts = table.verdict.value_counts()
+    note = (f"A = {run_a}, B = {run_b}; {len(table)} cell metric(s) differ: "
+            + ", ".join(f"{counts[v]} {v}" for v in counts.index)
+            + ". Significant: the bootstrap 95% CI of B - A excludes 0.")
+    if shared:
+        typer.echo("every row: " + ", ".join(f"{key}={value}" for key, value in shared.items()) + "\n")
+    typer.echo(to_markdown(text, note), nl=False)
+
+
 @app.command()
 def check(folder: Path = typer.Argument(..., help="a run's output folder (or its summary.csv)"),
           against: Path = typer.Option(..., help="the baseline summary.csv, e.g. reports/smoke.csv"),
