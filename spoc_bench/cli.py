@@ -496,6 +496,23 @@ def compare_runs(run_a: Path = typer.Argument(..., help="a run's output folder (
 
 
 @app.command()
+def export(folder: Path = typer.Argument(..., help="a run's output folder"),
+           attacked: Path = typer.Option(..., "--attacked", help="the folder to write the attacked images to")):
+    """Write a run's attacked images as DIR/<attack>/<target>/<input id> files (copied from the
+    cache, byte for byte) and DIR/index.csv, which names each file's image, input and target."""
+    from .export import export_attacked
+
+    rows, _ = read_run(folder)
+    check_writable(attacked, "--attacked")
+    try:
+        index = export_attacked(rows, attacked)
+    except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    typer.echo(f"exported {len(index)} attacked image(s) of {index.attack.nunique()} attack(s) to {attacked}/; "
+               f"wrote {attacked}/index.csv")
+
+
+@app.command()
 def check(folder: Path = typer.Argument(..., help="a run's output folder (or its summary.csv)"),
           against: Path = typer.Option(..., help="the baseline summary.csv, e.g. reports/smoke.csv"),
           tol: float = typer.Option(0.02, callback=non_negative,

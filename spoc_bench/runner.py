@@ -64,7 +64,7 @@ class Group:
     attack: str = ""
     threat_model: str = ""
     target: str = ""
-    quality: pd.DataFrame | None = None  # attacked: input_id, psnr, ssim per image
+    quality: pd.DataFrame | None = None  # attacked: input_id, psnr, ssim and the file's path per image
     detector: str = ""  # white-box: the detector spec whose gradients made these images (only it sees them)
 
 
@@ -238,7 +238,8 @@ class Session:
             self.cache.save_frame("attacked", key, index)
         samples = [Sample(row.id, "defender-test", "attacked", camera=target, generator=row.generator,
                           path=folder / row.file, stamp=key) for row in index.itertuples()]
-        quality = index[["id", "input_id", "psnr", "ssim"]]
+        where = folder.resolve()
+        quality = index[["id", "input_id", "psnr", "ssim"]].assign(path=[str(where / f) for f in index.file])
         threat = attack.threat_model + ("; saved as the target saves" if attack.saves_like_target else "")
         return Group("attacked", samples, key, spec, threat, target, quality, detector)
 
