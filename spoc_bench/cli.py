@@ -438,8 +438,7 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder"),
            per_target: bool = typer.Option(False, "--per-target", help="LaTeX: a row per target, not only the pooled ones"),
            metric: Optional[List[str]] = typer.Option(None, "--metric", help="LaTeX: the metrics to tabulate (default all)"),
            label: Optional[str] = typer.Option(None, help="LaTeX: the labels' prefix (default tab:<folder name>)")):
-    """Re-render the summary tables from a run's per-image rows and print them (Markdown, or the
-    LaTeX tables of summary.tex)."""
+    """Re-render a run's tables from its per-image rows; print the Markdown or (--format latex) the LaTeX."""
     from .latex import METRICS, PIVOTS
     from .metrics import summarise
     from .tables import to_markdown, wide, write_tables
@@ -469,8 +468,9 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder"),
 @app.command("compare")
 def compare_runs(run_a: Path = typer.Argument(..., help="a run's output folder (A)"),
                  run_b: Path = typer.Argument(..., help="another run's output folder (B)")):
-    """The cells whose values differ between two runs, each with a bootstrap 95% CI of B - A
-    (paired on the images both measured) and whether it excludes 0."""
+    """The cells that differ between two runs, each with a bootstrap 95% CI of B - A and a verdict.
+
+    The bootstrap is paired on the images both runs measured; significant: the CI excludes 0."""
     from .compare import compare_runs as compare, measures, shown
     from .tables import to_markdown
 
@@ -498,8 +498,9 @@ def compare_runs(run_a: Path = typer.Argument(..., help="a run's output folder (
 @app.command()
 def export(folder: Path = typer.Argument(..., help="a run's output folder"),
            attacked: Path = typer.Option(..., "--attacked", help="the folder to write the attacked images to")):
-    """Write a run's attacked images as DIR/<attack>/<target>/<input id> files (copied from the
-    cache, byte for byte) and DIR/index.csv, which names each file's image, input and target."""
+    """Write a run's attacked images as DIR/<attack>/<target>/<input id> files, with DIR/index.csv.
+
+    Each image is copied from the cache byte for byte; index.csv names its image, input and target."""
     from .export import export_attacked
 
     rows, _ = read_run(folder)
