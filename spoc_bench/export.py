@@ -18,6 +18,7 @@ from .apply import output_name
 from .images import FORMAT_SUFFIXES, atomic_write
 from .registry import attacks
 from .runner import file_name, split_spec
+from .tables import exact
 
 INDEX_COLUMNS = ["file", "id", "input_id", "attack", "threat_model", "target", "detector", "psnr", "ssim", "cached"]
 FORMATS = {suffix: name for name, suffixes in FORMAT_SUFFIXES.items() for suffix in suffixes}
@@ -45,7 +46,7 @@ def export_attacked(rows: pd.DataFrame, destination: Path) -> pd.DataFrame:
             raise FileNotFoundError(f"{cached}: the attacked image is no longer in the cache; run `spoc-bench "
                                     f"run` again with the same options to make it") from None
         atomic_write(destination / file, data)
-    atomic_write(destination / "index.csv", index.to_csv(index=False).encode())
+    atomic_write(destination / "index.csv", index.to_csv(index=False, float_format=exact).encode())
     return index
 
 

@@ -18,10 +18,16 @@ def write_tables(summary: pd.DataFrame, out: Path, **latex) -> None:
     """``summary.csv``, ``summary.md`` and ``summary.tex`` (``latex``: the keywords of
     :func:`~spoc_bench.latex.latex_tables`; labels start ``tab:<folder name>`` unless given)."""
     summary = summary.reindex(columns=SUMMARY_COLUMNS)
-    atomic_write(out / "summary.csv", summary.to_csv(index=False).encode())
+    atomic_write(out / "summary.csv", summary.to_csv(index=False, float_format=exact).encode())
     atomic_write(out / "summary.md", to_markdown(wide(summary)).encode())
     latex = {"label": f"tab:{slug(Path(out).resolve().name)}", **latex}
     atomic_write(out / "summary.tex", latex_tables(summary, **latex).encode())
+
+
+def exact(value) -> str:
+    """A float as the shortest text that reads back to it, whatever NumPy's print options (importing
+    `colour`, as simcam's rendering does, sets NumPy's 1.13 printing, which CSV writing follows: 12 digits)."""
+    return repr(float(value))
 
 
 def cell_text(value: float, low: float, high: float) -> str:
