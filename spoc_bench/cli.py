@@ -400,14 +400,12 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
         typer.echo(f"scored {len(scores)} image(s), skipped {len(skipped)}")
 
 
-@app.command()
-def report(folder: Path = typer.Argument(..., help="a run's output folder")):
-    """Re-render the summary tables from a run's per-image rows."""
+def read_run(folder: Path):
+    """A run folder's per-image rows and seed; one error line where the folder holds no run."""
     import pandas as pd
     import pyarrow
 
-    from .metrics import summarise
-    from .tables import to_markdown, wide, write_tables
+    from .metrics import ROW_COLUMNS
 
     rows_file, manifest = folder / "rows.parquet", folder / "run.json"
     if not rows_file.is_file():
@@ -421,13 +419,98 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder")):
         rows = pd.read_parquet(rows_file)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         fail(f"{rows_file} is not a readable parquet file ({type(error).__name__}: {error}); {again}")
+    missing = [column for column in ROW_COLUMNS if column not in rows.columns]
+    if missing:
+        not_rows(folder, ", ".join(missing))
+    return rows, seed
+
+
+def not_rows(folder: Path, columns) -> None:
+    fail(f"{folder / 'rows.parquet'} lacks the column(s) {columns}: it is not the rows of a run; "
+         f"run `spoc-bench run` again to write it")
+
+
+@app.command()
+def report(folder: Path = typer.Argument(..., help="a run's output folder"),
+           format: str = typer.Option("markdown", "--format", help="what to print: markdown or latex"),
+           pivot: str = typer.Option("perturbation", help="LaTeX: the key whose values are the columns: "
+                                     "perturbation, detector, attack, target or dataset"),
+           per_target: bool = typer.Option(False, "--per-target", help="LaTeX: a row per target, not only the pooled ones"),
+           metric: Optional[List[str]] = typer.Option(None, "--metric", help="LaTeX: the metrics to tabulate (default all)"),
+           label: Optional[str] = typer.Option(None, help="LaTeX: the labels' prefix (default tab:<folder name>)")):
+    """Re-render a run's tables from its per-image rows; print the Markdown or (--format latex) the LaTeX."""
+    from .latex import METRICS, PIVOTS
+    from .metrics import summarise
+    from .tables import to_markdown, wide, write_tables
+
+    if format not in ("markdown", "latex"):
+        fail(f"--format {format!r}: use markdown or latex")
+    if pivot not in PIVOTS:
+        fail(f"--pivot {pivot!r}: use one of {', '.join(PIVOTS)}")
+    metrics = split_values(metric)
+    unknown = [m for m in metrics or [] if m not in METRICS]
+    if unknown:
+        fail(f"--metric {', '.join(unknown)}: unknown; use any of {', '.join(METRICS)}")
+    rows, seed = read_run(folder)
     try:
         summary = summarise(rows, seed=seed)
     except KeyError as error:
-        fail(f"{rows_file} lacks the column {error}: it is not the rows of a run; {again}")
+        not_rows(folder, error)
     check_writable(folder, "FOLDER")
-    write_tables(summary, folder)
-    typer.echo(to_markdown(wide(summary)))
+    latex = {"pivot": pivot, "per_target": per_target, "metrics": metrics, **({"label": label} if label else {})}
+    write_tables(summary, folder, **latex)
+    if format == "latex":
+        typer.echo((folder / "summary.tex").read_text(), nl=False)
+    else:
+        typer.echo(to_markdown(wide(summary)))
+
+
+@app.command("compare")
+def compare_runs(run_a: Path = typer.Argument(..., help="a run's output folder (A)"),
+                 run_b: Path = typer.Argument(..., help="another run's output folder (B)")):
+    """The cells that differ between two runs, each with a bootstrap 95% CI of B - A and a verdict.
+
+    The bootstrap is paired on the images both runs measured; significant: the CI excludes 0."""
+    from .compare import compare_runs as compare, measures, shown
+    from .tables import to_markdown
+
+    cells = []
+    for folder in (run_a, run_b):
+        rows, _ = read_run(folder)
+        try:
+            cells.append(measures(rows))
+        except KeyError as error:
+            not_rows(folder, error)
+    table = compare(*cells)
+    if not len(table):
+        typer.echo(f"no cell differs: the {len(cells[0])} cell metrics of A and B are equal")
+        return
+    text, shared = shown(table)
+    counts = table.verdict.value_counts()
+    note = (f"A = {run_a}, B = {run_b}; {len(table)} cell metric(s) differ: "
+            + ", ".join(f"{counts[v]} {v}" for v in counts.index)
+            + ". Significant: the bootstrap 95% CI of B - A excludes 0.")
+    if shared:
+        typer.echo("every row: " + ", ".join(f"{key}={value}" for key, value in shared.items()) + "\n")
+    typer.echo(to_markdown(text, note), nl=False)
+
+
+@app.command()
+def export(folder: Path = typer.Argument(..., help="a run's output folder"),
+           attacked: Path = typer.Option(..., "--attacked", help="the folder to write the attacked images to")):
+    """Write a run's attacked images as DIR/<attack>/<target>/<input id> files, with DIR/index.csv.
+
+    Each image is copied from the cache byte for byte; index.csv names its image, input and target."""
+    from .export import export_attacked
+
+    rows, _ = read_run(folder)
+    check_writable(attacked, "--attacked")
+    try:
+        index = export_attacked(rows, attacked)
+    except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    typer.echo(f"exported {len(index)} attacked image(s) of {index.attack.nunique()} attack(s) to {attacked}/; "
+               f"wrote {attacked}/index.csv")
 
 
 @app.command()

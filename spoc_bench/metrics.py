@@ -9,14 +9,18 @@ target). Synthetic-image detectors: ``auc`` (real vs attacked, synthetic the pos
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+VERSION = "2"  # part of the summary's cache key: bump when the same rows give another summary
 RESAMPLES = 1000
 LEVEL = 0.95
 SUMMARY_COLUMNS = ["dataset", "attack", "threat_model", "target", "detector", "weights", "perturbation",
                    "metric", "value", "ci_low", "ci_high", "n"]
 CELL = ["dataset", "attack", "threat_model", "target", "detector", "weights", "perturbation"]
+ROW_COLUMNS = [*CELL, "id", "source", "task", "camera", "pred", "score"]  # in every run's rows; the summary reads them
 
 
 def mean_ci(values, seed: int = 0) -> tuple[float, float, float, int]:
@@ -51,6 +55,18 @@ def cluster_mean_ci(values, clusters, ids, seed: int = 0) -> tuple[float, float,
     return value, float(low), float(high), n
 
 
+def auc_statistic(negatives, positives, axis=-1):
+    """ROC AUC along ``axis``: Mann-Whitney U / (n0 n1), ties counting one half."""
+    from scipy import stats
+
+    return stats.mannwhitneyu(positives, negatives, axis=axis).statistic / (negatives.shape[axis] * positives.shape[axis])
+
+
+def balanced_statistic(negatives, positives, axis=-1):
+    """Balanced accuracy at threshold 0.5 along ``axis``."""
+    return ((negatives < 0.5).mean(axis=axis) + (positives >= 0.5).mean(axis=axis)) / 2
+
+
 def auc_ci(negatives, positives, seed: int = 0) -> tuple[float, float, float, int]:
     """ROC AUC with positives the synthetic class; a stratified bootstrap resamples each class."""
     from scipy import stats
@@ -63,12 +79,9 @@ def auc_ci(negatives, positives, seed: int = 0) -> tuple[float, float, float, in
     labels = np.r_[np.zeros(negatives.size), np.ones(positives.size)]
     value = float(roc_auc_score(labels, np.r_[negatives, positives]))
 
-    def auc(neg, pos, axis=-1):  # Mann-Whitney U / (n0 n1) is the AUC, ties counting one half
-        return stats.mannwhitneyu(pos, neg, axis=axis).statistic / (neg.shape[axis] * pos.shape[axis])
-
     if negatives.size < 2 or positives.size < 2:
         return value, value, value, n
-    result = stats.bootstrap((negatives, positives), auc, n_resamples=RESAMPLES, confidence_level=LEVEL,
+    result = stats.bootstrap((negatives, positives), auc_statistic, n_resamples=RESAMPLES, confidence_level=LEVEL,
                              method="percentile", random_state=seed, vectorized=True, paired=False)
     return value, float(result.confidence_interval.low), float(result.confidence_interval.high), n
 
@@ -85,12 +98,9 @@ def balanced_ci(negatives, positives, seed: int = 0):
     labels = np.r_[np.zeros(negatives.size), np.ones(positives.size)]
     value = float(balanced_accuracy_score(labels, np.r_[negatives, positives] >= 0.5))
 
-    def balanced(neg, pos, axis=-1):
-        return ((neg < 0.5).mean(axis=axis) + (pos >= 0.5).mean(axis=axis)) / 2
-
     if negatives.size < 2 or positives.size < 2:
         return value, value, value, n
-    result = stats.bootstrap((negatives, positives), balanced, n_resamples=RESAMPLES, confidence_level=LEVEL,
+    result = stats.bootstrap((negatives, positives), balanced_statistic, n_resamples=RESAMPLES, confidence_level=LEVEL,
                              method="percentile", random_state=seed, vectorized=True, paired=False)
     return value, float(result.confidence_interval.low), float(result.confidence_interval.high), n
 
@@ -115,15 +125,72 @@ def ssim(reference: np.ndarray, image: np.ndarray) -> float:
     return float(structural_similarity(reference, image, channel_axis=2, data_range=255, win_size=window))
 
 
-def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """The long, tidy summary (one metric per row) computed from per-image rows.
+@dataclass(frozen=True)
+class Measure:
+    """The per-image data one metric of one cell is computed from.
+
+    ``kind`` names the statistic: ``mean`` of ``parts[0]``; ``cluster``, a mean whose bootstrap
+    resamples whole clusters (``parts[0]`` has the columns ``value`` and ``cluster``); ``auc`` and
+    ``balanced``, of two classes' scores (real, then synthetic). Every part is indexed by image id.
+    """
+
+    kind: str
+    parts: tuple
+
+
+STATISTICS = {"mean": lambda values: values.mean(axis=-1),
+              "cluster": lambda sums, counts: sums.sum(axis=-1) / counts.sum(axis=-1),
+              "auc": auc_statistic, "balanced": balanced_statistic}
+
+
+def interval(measure: Measure, seed: int = 0) -> tuple[float, float, float, int]:
+    """The metric, its bootstrap 95% CI and n."""
+    if measure.kind == "cluster":
+        (frame,) = measure.parts
+        return cluster_mean_ci(frame.value, frame.cluster, frame.index, seed)
+    function = {"mean": mean_ci, "auc": auc_ci, "balanced": balanced_ci}[measure.kind]
+    return function(*(part.to_numpy() for part in measure.parts), seed=seed)
+
+
+def units(measure: Measure) -> list[pd.DataFrame]:
+    """What a bootstrap resamples: per part, one row per unit (an image, or a cluster's sum and count)."""
+    if measure.kind == "cluster":
+        (frame,) = measure.parts
+        return [frame.groupby("cluster", sort=False).value.agg(["sum", "count"])]
+    return [part.to_frame() for part in measure.parts]
+
+
+def difference_ci(before: Measure, after: Measure, seed: int = 0) -> tuple[float, float, bool]:
+    """Percentile bootstrap 95% CI of ``after - before`` and whether it was paired: where a part holds
+    the same units in both (the same image ids), each resample draws the same units for both;
+    otherwise each is resampled on its own."""
+    rng = np.random.default_rng(seed)
+    draws, paired = ([], []), True
+    for first, second in zip(units(before), units(after)):
+        if not len(first) or not len(second):
+            return np.nan, np.nan, False
+        first_draw = rng.integers(0, len(first), (RESAMPLES, len(first)))
+        if first.index.is_unique and second.index.is_unique and set(first.index) == set(second.index):
+            second, second_draw = second.loc[first.index], first_draw
+        else:
+            second_draw, paired = rng.integers(0, len(second), (RESAMPLES, len(second))), False
+        draws[0].extend(first[column].to_numpy(float)[first_draw] for column in first.columns)
+        draws[1].extend(second[column].to_numpy(float)[second_draw] for column in second.columns)
+    with np.errstate(invalid="ignore"):  # inf - inf (a PSNR of identical images) is no difference to test
+        differences = STATISTICS[after.kind](*draws[1]) - STATISTICS[before.kind](*draws[0])
+    low, high = np.percentile(differences, [50 * (1 - LEVEL), 50 * (1 + LEVEL)])
+    return float(low), float(high), paired
+
+
+def cell_measures(rows: pd.DataFrame):
+    """Every (cell, metric, measure) of per-image rows, in the summary's order.
 
     Attacked rows carry their cell; real and synthetic-input rows belong to every attack measured
     with the same (dataset, detector, weights, perturbation). Where an attack has several targets,
-    rows with ``target == "all"`` pool their images.
+    cells with ``target == "all"`` pool their images; an untargeted attack (one image for every
+    target) has the pooled cells only.
     """
     attacked = _with_pooled_targets(rows[rows.source == "attacked"])
-    records = []
     for keys, cell in attacked.groupby(CELL, sort=False):
         context = dict(zip(CELL, keys))
         same = np.ones(len(rows), bool)
@@ -131,7 +198,18 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             same &= (rows[column] == context[column]).to_numpy()
         reals = rows[same & (rows.source == "real").to_numpy()]
         inputs = rows[same & (rows.source == "synthetic").to_numpy()]
-        records += _cell_metrics(context, reals, inputs, cell, seed)
+        for metric, measure in _cell_measures(context, reals, inputs, cell):
+            yield context, metric, measure
+
+
+def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The long, tidy summary (one metric per row) computed from per-image rows (see
+    :func:`cell_measures`)."""
+    records = []
+    for context, metric, measure in cell_measures(rows):
+        value, low, high, n = interval(measure, seed)
+        if n:
+            records.append({**context, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "n": n})
     return pd.DataFrame.from_records(records, columns=SUMMARY_COLUMNS)
 
 
@@ -139,35 +217,37 @@ def _with_pooled_targets(attacked: pd.DataFrame) -> pd.DataFrame:
     attacked = attacked.assign(aim=attacked.target)  # the target each image was attacked towards
     others = [c for c in CELL if c != "target"]
     several = attacked.groupby(others, sort=False).target.transform("nunique") > 1
-    return pd.concat([attacked, attacked[several].assign(target="all")], ignore_index=True)
+    shared = attacked.duplicated([*others, "id"], keep=False)  # an untargeted attack's image, under every target
+    return pd.concat([attacked[~shared], attacked[several].assign(target="all")], ignore_index=True)
 
 
-def _cell_metrics(context, reals, inputs, attacked, seed):
+def _per_image(values, ids) -> pd.Series:
+    return pd.Series(np.asarray(values), index=np.asarray(ids))
+
+
+def _cell_measures(context, reals, inputs, attacked) -> list[tuple[str, Measure]]:
     task = attacked.task.iloc[0]
-    out = []
-
-    def add(metric, result):
-        value, low, high, n = result
-        if n:
-            out.append({**context, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "n": n})
-
     pooled = context["target"] == "all"
+    out = []
     if task == "camera":
-        add("acc", mean_ci(reals.pred == reals.camera, seed))
+        out.append(("acc", Measure("mean", (_per_image(reals.pred == reals.camera, reals.id),))))
         before = attacked[["input_id", "aim"]].merge(inputs[["id", "pred"]], left_on="input_id", right_on="id")
-        if pooled:  # (image, target) pairs of one input are not independent: resample inputs
-            add("asr", cluster_mean_ci(attacked.pred == attacked.aim, attacked.input_id, attacked.id, seed))
-            add("asr_before", cluster_mean_ci(before.pred == before.aim, before.input_id, before.input_id, seed))
-        else:
-            add("asr", mean_ci(attacked.pred == attacked.aim, seed))
-            add("asr_before", mean_ci(before.pred == before.aim, seed))
+        hits = {"asr": (attacked.pred == attacked.aim, attacked.input_id, attacked.id),
+                "asr_before": (before.pred == before.aim, before.input_id, before.input_id)}
+        for metric, (hit, cluster, ids) in hits.items():
+            if pooled:  # (image, target) pairs of one input are not independent: resample inputs
+                frame = pd.DataFrame({"value": hit.to_numpy(), "cluster": cluster.to_numpy()}, index=ids.to_numpy())
+                out.append((metric, Measure("cluster", (frame,))))
+            else:
+                out.append((metric, Measure("mean", (_per_image(hit, ids),))))
     if pooled:  # an untargeted attack's image stands once for all targets: count it once
         attacked = attacked.drop_duplicates("id")
     if task == "synthetic":
-        add("auc", auc_ci(reals.score, attacked.score, seed))
-        add("auc_before", auc_ci(reals.score, inputs.score, seed))
-        add("acc@0.5", mean_ci(np.r_[reals.score < 0.5, attacked.score >= 0.5], seed))
-        add("balanced_acc", balanced_ci(reals.score, attacked.score, seed))
-    add("psnr", mean_ci(attacked.psnr.dropna(), seed))
-    add("ssim", mean_ci(attacked.ssim.dropna(), seed))
+        real, fake, unattacked = (_per_image(frame.score, frame.id) for frame in (reals, attacked, inputs))
+        out += [("auc", Measure("auc", (real, fake))), ("auc_before", Measure("auc", (real, unattacked))),
+                ("acc@0.5", Measure("mean", (pd.concat([real < 0.5, fake >= 0.5]),))),
+                ("balanced_acc", Measure("balanced", (real, fake)))]
+    for metric in ("psnr", "ssim"):
+        quality = attacked.dropna(subset=[metric])
+        out.append((metric, Measure("mean", (_per_image(quality[metric], quality.id),))))
     return out

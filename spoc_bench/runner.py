@@ -29,7 +29,7 @@ from . import cache as cache_module
 from .contracts import Attack, Dataset, Detector, Item, Sample, check_disjoint
 from .executors import build_executor
 from .images import ImageError, atomic_write, decode, read_image, to_tensor
-from .metrics import psnr, ssim, summarise
+from .metrics import VERSION as METRICS_VERSION, psnr, ssim, summarise
 from .perturbations import Perturbation, parse, parse_list
 from .presets import preset as preset_grid
 from .progress import bar, shown
@@ -67,7 +67,7 @@ class Group:
     attack: str = ""
     threat_model: str = ""
     target: str = ""
-    quality: pd.DataFrame | None = None  # attacked: input_id, psnr, ssim per image
+    quality: pd.DataFrame | None = None  # attacked: input_id, psnr, ssim and the file's path per image
     detector: str = ""  # white-box: the detector spec whose gradients made these images (only it sees them)
 
 
@@ -245,7 +245,8 @@ class Session:
             self.cache.save_frame("attacked", key, index)
         samples = [Sample(row.id, "defender-test", "attacked", camera=target, generator=row.generator,
                           path=folder / row.file, stamp=key) for row in index.itertuples()]
-        quality = index[["id", "input_id", "psnr", "ssim"]]
+        where = folder.resolve()
+        quality = index[["id", "input_id", "psnr", "ssim"]].assign(path=[str(where / f) for f in index.file])
         threat = attack.threat_model + ("; saved as the target saves" if attack.saves_like_target else "")
         return Group("attacked", samples, key, spec, threat, target, quality, detector)
 
@@ -381,7 +382,7 @@ class Session:
         """The summary of these rows, read back when the same rows were summarised before."""
         if not len(rows):
             return pd.DataFrame()
-        key = cache_module.key(kind="summary", rows=self.row_keys, seed=self.grid.seed)
+        key = cache_module.key(kind="summary", rows=self.row_keys, seed=self.grid.seed, metrics=METRICS_VERSION)
         summary = self.cache.load_frame("summaries", key)
         if summary is None:
             summary = summarise(rows, seed=self.grid.seed)

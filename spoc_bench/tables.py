@@ -1,4 +1,4 @@
-"""Tables are views of ``summary.csv``: Markdown, booktabs LaTeX, and the CSV itself."""
+"""Tables are views of ``summary.csv``: Markdown, booktabs LaTeX (:mod:`spoc_bench.latex`), and the CSV itself."""
 
 from __future__ import annotations
 
@@ -8,17 +8,26 @@ from pathlib import Path
 import pandas as pd
 
 from .images import atomic_write
+from .latex import latex_tables, slug
 from .metrics import CELL, SUMMARY_COLUMNS
 
 METRIC_ORDER = ["acc", "asr_before", "asr", "auc_before", "auc", "acc@0.5", "balanced_acc", "psnr", "ssim"]
 
 
-def write_tables(summary: pd.DataFrame, out: Path) -> None:
+def write_tables(summary: pd.DataFrame, out: Path, **latex) -> None:
+    """``summary.csv``, ``summary.md`` and ``summary.tex`` (``latex``: the keywords of
+    :func:`~spoc_bench.latex.latex_tables`; labels start ``tab:<folder name>`` unless given)."""
     summary = summary.reindex(columns=SUMMARY_COLUMNS)
-    atomic_write(out / "summary.csv", summary.to_csv(index=False).encode())
-    table = wide(summary)
-    atomic_write(out / "summary.md", to_markdown(table).encode())
-    atomic_write(out / "summary.tex", to_latex(table).encode())
+    atomic_write(out / "summary.csv", summary.to_csv(index=False, float_format=exact).encode())
+    atomic_write(out / "summary.md", to_markdown(wide(summary)).encode())
+    latex = {"label": f"tab:{slug(Path(out).resolve().name)}", **latex}
+    atomic_write(out / "summary.tex", latex_tables(summary, **latex).encode())
+
+
+def exact(value) -> str:
+    """A float as the shortest text that reads back to it, whatever NumPy's print options (importing
+    `colour`, as simcam's rendering does, sets NumPy's 1.13 printing, which CSV writing follows: 12 digits)."""
+    return repr(float(value))
 
 
 def cell_text(value: float, low: float, high: float) -> str:
@@ -43,15 +52,11 @@ def wide(summary: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index().fillna("")
 
 
-def to_markdown(table: pd.DataFrame) -> str:
+NOTE = "Values are means with bootstrap 95% confidence intervals over images; n = attacked images."
+
+
+def to_markdown(table: pd.DataFrame, note: str = NOTE) -> str:
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     lines = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    note = "\nValues are means with bootstrap 95% confidence intervals over images; n = attacked images.\n"
-    return "\n".join([header, rule, *lines]) + "\n" + note
-
-
-def to_latex(table: pd.DataFrame) -> str:
-    styler = table.style.hide(axis="index").format(escape="latex")
-    styler = styler.format_index(escape="latex", axis=1)
-    return styler.to_latex(hrules=True, column_format="l" * len(table.columns))
+    return "\n".join([header, rule, *lines]) + "\n\n" + note + "\n"

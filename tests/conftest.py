@@ -39,3 +39,16 @@ def jpeg_bytes(pixels: np.ndarray, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_root, tmp_path_factory):
+    """One small finished run on the demo dataset (its own cache): an untargeted and a targeted
+    attack, a camera and a synthetic-image detector, two perturbations."""
+    import spoc_bench
+
+    folder = tmp_path_factory.mktemp("demo-run")
+    spoc_bench.run("smoke", datasets=["demo"], data_root=str(demo_root), attacks=["identity", "jpeg-mimic"],
+                   detectors=["jpeg-table", "spectrum"], perturbations="none,jpeg:90", n=12,
+                   out=folder / "run", cache=folder / "cache", progress=False)
+    return folder / "run"

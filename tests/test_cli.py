@@ -97,3 +97,18 @@ def test_detect_scores_a_folder_and_counts_skips(tmp_path, demo_root):
     assert empty.exit_code == 2 and "no files found" in empty.output
     missing = runner.invoke(app, ["detect", "bondi2017", "--weights", "nope", "--input", str(folder)])
     assert missing.exit_code == 2 and "spoc-bench train detector bondi2017" in missing.output
+
+
+def test_csv_floats_keep_every_digit_whatever_numpy_prints(tmp_path):
+    import numpy as np
+
+    from spoc_bench.tables import write_tables
+
+    previous = np.get_printoptions()
+    np.set_printoptions(legacy="1.13")  # what importing `colour` (simcam's rendering) does
+    try:
+        write_tables(summary(0.7708333333333334), tmp_path)
+    finally:
+        np.set_printoptions(**previous)
+    assert pd.read_csv(tmp_path / "summary.csv").value[0] == 0.7708333333333334
+    assert "0.7708333333333334" in (tmp_path / "summary.csv").read_text()

@@ -33,8 +33,9 @@ def test_run_writes_every_output_and_sensible_numbers(demo_env, tmp_path):
     assert summary[("all", "jpeg-table", "none", "acc")] == 1.0
     assert summary[("all", "jpeg-table", "jpeg:90", "acc")] < 0.7  # recompression erases the tables
     assert summary[("all", "spectrum", "none", "auc")] > 0.95
-    # identity: attacked images are the inputs, so asr equals asr_before
-    assert summary[("demo-B", "jpeg-table", "none", "asr")] == summary[("demo-B", "jpeg-table", "none", "asr_before")]
+    # identity: attacked images are the inputs, so asr equals asr_before; untargeted, it is pooled only
+    assert summary[("all", "jpeg-table", "none", "asr")] == summary[("all", "jpeg-table", "none", "asr_before")]
+    assert set(result.summary.target) == {"all"}
     assert "\\toprule" in (tmp_path / "out" / "summary.tex").read_text()
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["grid"]["perturbations"] == ["none", "jpeg:90"] and manifest["versions"]["torch"]
