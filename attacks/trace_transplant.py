@@ -8,7 +8,9 @@ the finest scene detail). Each ``tile`` x ``tile`` block of the input, on the gr
 corner (so the 8x8 JPEG blocks and the 2x2 colour-filter phase of the samples are kept), takes the
 residual of the block among the target's sample images whose content, with ``context`` px around it,
 is nearest (Euclidean, after removing each window's mean colour, which is kept at a fifth of its
-weight). The output is the input's content plus the transplanted residuals, saved as the target saves.
+weight). The output is the input's content plus the transplanted residuals, saved as the target saves;
+``strength`` below 1 keeps that share of the change from the input (a quality knob: the PSNR to the
+input rises by -20 log10(strength) dB).
 
 Unlike adding noise or a fingerprint, the transplanted residual is the camera's own response to
 similar content: its demosaicing of similar edges, its noise at that brightness.
@@ -41,10 +43,13 @@ class TraceTransplant(Attack):
     needs = frozenset({"target_samples"})
     saves_like_target = True
 
-    def __init__(self, sigma: float = 1.0, tile: int = 8, context: int = 4, max_samples: int = 32):
-        if sigma <= 0 or tile < 1 or context < 0 or max_samples < 1:
-            raise ValueError("trace-transplant: sigma > 0, tile >= 1, context >= 0 and max_samples >= 1")
+    def __init__(self, sigma: float = 1.0, tile: int = 8, context: int = 4, max_samples: int = 32,
+                 strength: float = 1.0):
+        if sigma <= 0 or tile < 1 or context < 0 or max_samples < 1 or not 0 < strength <= 1:
+            raise ValueError("trace-transplant: sigma > 0, tile >= 1, context >= 0, max_samples >= 1 and "
+                             "0 < strength <= 1")
         self.sigma, self.tile, self.context, self.max_samples = sigma, tile, context, max_samples
+        self.strength = strength
 
     def fit(self, target: str, target_samples: Sequence[Item] = (), **knowledge) -> "TraceTransplant":
         import torch
@@ -81,7 +86,8 @@ class TraceTransplant(Attack):
         chosen = self.residuals_[nearest].T.unsqueeze(0)  # [1, 3 * tile * tile, blocks]
         residual = F.fold(chosen, padded.shape[:2], self.tile, stride=self.tile)[0]
         output = torch.from_numpy(content).permute(2, 0, 1).float() + residual
-        return (output / 255)[:, :height, :width]
+        original = torch.from_numpy(padded).permute(2, 0, 1).float()
+        return ((original + self.strength * (output - original)) / 255)[:, :height, :width]
 
     def split(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(content, residual)`` of ``[H, W, 3]`` 8-bit-scaled pixels: a Gaussian low-pass and the rest."""

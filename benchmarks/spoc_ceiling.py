@@ -11,7 +11,11 @@ Attacks compared (all saved with the target's JPEG tables, like SpoC's outputs):
   tone, denoising, sharpening), which knows every parameter of the camera: no black-box attack can
   know more;
 - ``rerender-noisy``: the same with the shot noise fixed at simcam's highest level (0.004);
+- ``trace-transplant-half``: the baseline ``trace-transplant`` keeping half of its change (``strength``
+  0.5, about 6 dB closer to the input): what the target's own residuals give near SpoC's 32 dB bound;
 - ``spoc``: the shipped generators.
+
+``--attacks`` picks some of them (default all).
 
 Prints the pooled attack success with its 95% interval per detector, and PSNR: how much of a
 camera's signature on these smooth synthetic inputs is carried by its noise, fine detail and save,
@@ -25,6 +29,7 @@ import argparse
 import numpy as np
 
 import spoc_bench
+from spoc_bench.attacks.trace_transplant import TraceTransplant
 from spoc_bench.contracts import Attack
 from spoc_bench.registry import register_attack
 
@@ -70,14 +75,26 @@ class RerenderNoisy(Rerender):
         super().__init__(shot, device_name)
 
 
+@register_attack("trace-transplant-half")
+class TraceTransplantHalf(TraceTransplant):
+    """:class:`TraceTransplant` keeping half of its change."""
+
+    def __init__(self, strength: float = 0.5):
+        super().__init__(strength=strength)
+
+
+ATTACKS = ("jpeg-mimic", "rerender", "rerender-noisy", "trace-transplant-half", "spoc")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", default="", help="comma-separated cameras (default every camera)")
     parser.add_argument("--n", type=int, default=32, help="synthetic inputs (defender-test)")
     parser.add_argument("--out", default="runs/ceiling")
+    parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated, of: " + ", ".join(ATTACKS))
     args = parser.parse_args()
     targets = [t for t in args.targets.split(",") if t] or None
-    result = spoc_bench.run("default", attacks=["jpeg-mimic", "rerender", "rerender-noisy", "spoc"],
+    result = spoc_bench.run("default", attacks=args.attacks.split(","),
                             detectors=list(DETECTORS), perturbations="none", targets=targets, n=args.n,
                             out=args.out, progress=False)
     summary = result.summary

@@ -102,6 +102,18 @@ def test_trace_transplant_gives_the_target_s_own_residuals(simcam, synthetic):
     assert (outputs - images).abs().mean() * 255 > 1  # and the input's own residual is gone
 
 
+def test_trace_transplant_strength_keeps_that_share_of_the_change(simcam, synthetic):
+    samples = attacker_items(simcam, camera="gamma", source="real")
+    full = spoc_bench.build_attack("trace-transplant").fit("gamma", samples)
+    half = spoc_bench.build_attack("trace-transplant", strength=0.5).fit("gamma", samples)
+    images = as_tensor(synthetic[:2])
+    change, half_change = full.forward(images) - images, half.forward(images) - images
+    assert torch.allclose(half_change, 0.5 * change, atol=1e-5)
+    assert 10 * np.log10((change.square().mean() / half_change.square().mean()).item()) == pytest.approx(6.02, abs=0.01)
+    with pytest.raises(ValueError, match="strength"):
+        spoc_bench.build_attack("trace-transplant", strength=0)
+
+
 def test_cfa_resynth_finds_every_simcam_camera_s_layout_and_writes_it(simcam, synthetic):
     images = as_tensor(synthetic)
     for camera in CAMERAS:
