@@ -270,7 +270,7 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
     skipped = result.manifest["skipped"]
     if skipped["count"]:
         typer.secho(f"skipped {skipped['count']} file(s): {skipped['by_reason']} (see run.json)", fg=typer.colors.YELLOW)
-    typer.echo(f"wrote {out}/: rows.parquet summary.csv summary.tex summary.md run.json")
+    typer.echo(f"wrote {out}/: rows.parquet summary.csv summary.tex summary.md run.json index.html figures/")
 
 
 @app.command()
@@ -401,7 +401,8 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
 
 
 def read_run(folder: Path):
-    """A run folder's per-image rows and seed; one error line where the folder holds no run."""
+    """A run folder's per-image rows and manifest (``run.json``, ``{}`` where absent); one error line
+    where the folder holds no run."""
     import pandas as pd
     import pyarrow
 
@@ -412,8 +413,10 @@ def read_run(folder: Path):
         fail(f"{rows_file} not found: is {folder} the output folder of `spoc-bench run`?")
     again = "run `spoc-bench run` again to write it"
     try:
-        seed = json.loads(manifest.read_text()).get("grid", {}).get("seed", 0) if manifest.is_file() else 0
-    except (ValueError, AttributeError) as error:
+        facts = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        if not isinstance(facts, dict) or not isinstance(facts.get("grid", {}), dict):
+            raise ValueError("not an object with a grid")
+    except ValueError as error:
         fail(f"{manifest} is not the JSON manifest of a run ({error}); {again}")
     try:
         rows = pd.read_parquet(rows_file)
@@ -422,7 +425,17 @@ def read_run(folder: Path):
     missing = [column for column in ROW_COLUMNS if column not in rows.columns]
     if missing:
         not_rows(folder, ", ".join(missing))
-    return rows, seed
+    return rows, facts
+
+
+def run_datasets(manifest: dict):
+    """The run's datasets by name, built as the run built them (for the attack sheet's inputs)."""
+    from .cache import Cache
+    from .runner import Session, resolve_grid
+
+    grid = manifest.get("grid", {})
+    settings = {key: grid[key] for key in ("data_root", "dataset_options") if grid.get(key) is not None}
+    return Session(resolve_grid(None, **settings), Cache(manifest.get("cache"))).dataset
 
 
 def not_rows(folder: Path, columns) -> None:
@@ -432,34 +445,39 @@ def not_rows(folder: Path, columns) -> None:
 
 @app.command()
 def report(folder: Path = typer.Argument(..., help="a run's output folder"),
-           format: str = typer.Option("markdown", "--format", help="what to print: markdown or latex"),
+           format: str = typer.Option("markdown", "--format", help="what to print: markdown, latex or html (the page's path)"),
            pivot: str = typer.Option("perturbation", help="LaTeX: the key whose values are the columns: "
                                      "perturbation, detector, attack, target or dataset"),
            per_target: bool = typer.Option(False, "--per-target", help="LaTeX: a row per target, not only the pooled ones"),
            metric: Optional[List[str]] = typer.Option(None, "--metric", help="LaTeX: the metrics to tabulate (default all)"),
            label: Optional[str] = typer.Option(None, help="LaTeX: the labels' prefix (default tab:<folder name>)")):
-    """Re-render a run's tables from its per-image rows; print the Markdown or (--format latex) the LaTeX."""
+    """Re-render a run's tables, figures and index.html from its per-image rows; print the Markdown,
+    (--format latex) the LaTeX, or (--format html) the page's path."""
+    from .html import write_report
     from .latex import METRICS, PIVOTS
     from .metrics import summarise
     from .tables import to_markdown, wide, write_tables
 
-    if format not in ("markdown", "latex"):
-        fail(f"--format {format!r}: use markdown or latex")
+    if format not in ("markdown", "latex", "html"):
+        fail(f"--format {format!r}: use markdown, latex or html")
     if pivot not in PIVOTS:
         fail(f"--pivot {pivot!r}: use one of {', '.join(PIVOTS)}")
     metrics = split_values(metric)
     unknown = [m for m in metrics or [] if m not in METRICS]
     if unknown:
         fail(f"--metric {', '.join(unknown)}: unknown; use any of {', '.join(METRICS)}")
-    rows, seed = read_run(folder)
+    rows, manifest = read_run(folder)
     try:
-        summary = summarise(rows, seed=seed)
+        summary = summarise(rows, seed=manifest.get("grid", {}).get("seed", 0))
     except KeyError as error:
         not_rows(folder, error)
     check_writable(folder, "FOLDER")
     latex = {"pivot": pivot, "per_target": per_target, "metrics": metrics, **({"label": label} if label else {})}
     write_tables(summary, folder, **latex)
-    if format == "latex":
+    page = write_report(folder, rows, summary, manifest, run_datasets(manifest))
+    if format == "html":
+        typer.echo(f"wrote {page} and {folder / 'figures'}/")
+    elif format == "latex":
         typer.echo((folder / "summary.tex").read_text(), nl=False)
     else:
         typer.echo(to_markdown(wide(summary)))

@@ -28,6 +28,7 @@ import pandas as pd
 from . import cache as cache_module
 from .contracts import Attack, Dataset, Detector, Item, Sample, check_disjoint
 from .executors import build_executor
+from .html import write_report
 from .images import ImageError, atomic_write, decode, read_image, to_tensor
 from .metrics import VERSION as METRICS_VERSION, psnr, ssim, summarise
 from .perturbations import Perturbation, parse, parse_list
@@ -135,7 +136,7 @@ def run(preset: str | None = "default", *, out=None, cache=None, executor: str =
     manifest = session.manifest()
     if out is not None:
         out = Path(out)
-        write_outputs(out, rows, summary, manifest)
+        write_outputs(out, rows, summary, manifest, session.dataset)
     return Result(rows, summary, out, manifest)
 
 
@@ -152,7 +153,9 @@ def check_names(grid: Grid) -> None:
             registry.build(name, **({"weights": tag} if tag else {}))
 
 
-def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> None:
+def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest: dict, dataset_for) -> None:
+    """The rows, the tables, ``run.json``, then the figures and ``index.html`` (``dataset_for``: the
+    run's datasets by name, for the attack sheet's inputs)."""
     import io
     import json
 
@@ -162,6 +165,8 @@ def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest
     atomic_write(out / "rows.parquet", buffer.getvalue())
     write_tables(summary, out)
     atomic_write(out / "run.json", json.dumps(manifest, indent=2, default=str).encode())
+    if len(summary):
+        write_report(out, rows, summary, manifest, dataset_for)
 
 
 class Session:

@@ -122,7 +122,7 @@ def test_report_prints_latex_and_refuses_a_bad_pivot(demo_run):
     default = runner.invoke(app, ["report", str(demo_run)])
     assert default.exit_code == 0 and default.output.startswith("| dataset | attack |")
     for bad, message in ((["--pivot", "metric"], "--pivot 'metric': use one of perturbation"),
-                         (["--format", "html"], "--format 'html': use markdown or latex"),
+                         (["--format", "pdf"], "--format 'pdf': use markdown, latex or html"),
                          (["--metric", "asr,nope"], "--metric nope: unknown")):
         refused = runner.invoke(app, ["report", str(demo_run), *bad])
         assert refused.exit_code == 2 and refused.output.startswith(f"error: {message}"), refused.output
