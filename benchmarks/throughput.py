@@ -1,6 +1,6 @@
 """Throughput and peak memory of every detector and attack on 256 x 256 images, batch 32.
 
-    .venv/bin/python benchmarks/throughput.py [--device cuda] [--only bondi2017,spoc] [--repeats 3]
+    .venv/bin/python benchmarks/throughput.py [--device cuda] [--only bondi2017,spoc] [--repeats 3] [--record]
 
 Each plugin runs in a child process of its own, so its peak memory (the process's maximum resident
 set, and on a GPU torch's peak allocation) is its own. Images: 32 of simcam's defender-test real
@@ -8,7 +8,9 @@ photographs (256 x 256), decoded before timing. A detector that fits on data (fi
 classifiers) is fitted on simcam's defender-train first; the fit is timed apart. One warm-up batch,
 then ``repeats`` timed batches; images/s = 32 x repeats / time. Attacks are fitted on their target's
 attacker-split samples (SpoC: target ``alpha-1``) and timed on the attack alone (no file saving).
-A plugin without weights is reported as such.
+A plugin without weights is reported as such. ``--record`` writes each measured plugin's images/s
+and fit time into ``spoc_bench/throughput.json`` (under ``cpu``, or ``cuda`` for a GPU), from which
+a run estimates its cost (``spoc_bench/cost.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 
 DETECTORS = ("jpeg-table", "spectrum", "dct", "wang2020", "gragnaniello2021", "prnu", "bondi2017", "mislnet",
              "noiseprint:simcam", "noiseprint:grip")
-ATTACKS = ("identity", "spoc")
+ATTACKS = ("identity", "spoc", "jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match", "trace-transplant")
 TARGET = "alpha-1"
 
 
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated plugin specs")
+    parser.add_argument("--record", action="store_true", help="write the figures into spoc_bench/throughput.json")
     parser.add_argument("--one", default="", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.one:
@@ -104,6 +107,7 @@ def main() -> None:
     print(f"| plugin | images/s ({arguments.device}, batch {arguments.batch}, 256 px) | fit (s) | peak RSS (MiB) |"
           f"{' peak GPU (MiB) |' if arguments.device == 'cuda' else ''}")
     print(f"|---|---|---|---|{'---|' if arguments.device == 'cuda' else ''}")
+    results = []
     for kind, spec in plan:
         if chosen and spec not in chosen:
             continue
@@ -111,9 +115,26 @@ def main() -> None:
         if "error" in result:
             print(f"| {result['plugin']} | not measured: {result['error'][:140]} | | |")
             continue
+        results.append((kind, spec, result))
         gpu = f" {result['peak_gpu_mib']:.0f} |" if arguments.device == "cuda" else ""
         print(f"| {result['plugin']} | {result['images_per_s']:.1f} | {result['fit_s']:.1f} | "
               f"{result['peak_rss_mib']:.0f} |{gpu}", flush=True)
+    if arguments.record:
+        record(results, arguments.device)
+
+
+def record(results: list, device: str) -> None:
+    """Merge the measured figures into the table the cost estimate reads."""
+    from spoc_bench.cost import THROUGHPUT, plugin_key
+    from spoc_bench.images import atomic_write
+
+    table = json.loads(THROUGHPUT.read_text())
+    figures = table["devices"].setdefault("cpu" if device == "cpu" else "cuda", {})
+    for kind, spec, result in results:
+        figures[plugin_key(kind, spec)] = {"images_per_s": round(result["images_per_s"], 1),
+                                           "fit_s": round(result["fit_s"], 1)}
+    atomic_write(THROUGHPUT, (json.dumps(table, indent=2) + "\n").encode())
+    print(f"recorded {len(results)} plugin(s) in {THROUGHPUT}")
 
 
 if __name__ == "__main__":

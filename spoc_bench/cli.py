@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import os
 import re
 import sys
@@ -85,13 +84,6 @@ def global_options(debug: bool = typer.Option(False, "--debug", help="show the t
 def fail(message: str) -> None:
     typer.secho(f"error: {one_line(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
-
-
-def non_negative(value: float) -> float:
-    """Option callback: a finite number >= 0."""
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise typer.BadParameter(f"{value} is not a finite number >= 0")
-    return value
 
 
 def checked_device(device: str) -> str:
@@ -239,7 +231,11 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
         out: Optional[Path] = typer.Option(None, help="output folder (default runs/<preset>)"),
         cache: Optional[Path] = typer.Option(None, help="cache folder (default $SPOC_BENCH_CACHE or ~/.cache/spoc-bench)"),
         seed: int = typer.Option(0, min=0), device: str = typer.Option("cpu", help="cpu or cuda"),
-        executor: str = typer.Option("local"), quiet: bool = typer.Option(False, "--quiet", "-q")):
+        executor: str = typer.Option("local", help="local, or ray: each cell a Ray task"),
+        address: Optional[str] = typer.Option(None, help="--executor ray: the Ray cluster (e.g. auto or HOST:6379); "
+                                              "default a local Ray"),
+        yes: bool = typer.Option(False, "--yes", help="run the paper preset even where it is estimated over an hour"),
+        quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Run a grid of attacks x detectors x perturbations and write rows, tables and a manifest."""
     from .runner import run as run_grid
     from .tables import to_markdown, wide
@@ -257,7 +253,8 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
                           datasets=split_values(dataset), perturbations=perturb, targets=split_values(target),
                           data_root=str(data_root) if data_root else None,
                           dataset_options=dataset_options(dataset_opt, names),
-                          n=n, seed=seed, device=device, out=out, cache=cache, executor=executor, progress=not quiet)
+                          n=n, seed=seed, device=device, out=out, cache=cache, executor=executor, address=address,
+                          approve=approve_cost(yes) if preset == "paper" else None, progress=not quiet)
     except KeyError as error:  # str() of a KeyError quotes its message
         fail(str(error.args[0]) if error.args else str(error))
     except (PerturbationError, ValueError, FileNotFoundError, NotImplementedError) as error:
@@ -271,6 +268,19 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
     if skipped["count"]:
         typer.secho(f"skipped {skipped['count']} file(s): {skipped['by_reason']} (see run.json)", fg=typer.colors.YELLOW)
     typer.echo(f"wrote {out}/: rows.parquet summary.csv summary.tex summary.md run.json index.html figures/")
+
+
+def approve_cost(yes: bool):
+    """Print a grid's estimated cost; refuse one over an hour unless ``yes``."""
+    from .cost import HOUR, duration
+
+    def approve(cost) -> None:
+        typer.echo(f"estimated cost: {cost}")
+        if cost.seconds > HOUR and not yes:
+            fail(f"--preset paper: estimated {duration(cost.seconds)}, over an hour; pass --yes to run it "
+                 f"(or make it smaller: --n, --detector, --perturb)")
+
+    return approve
 
 
 @app.command()
@@ -534,33 +544,32 @@ def export(folder: Path = typer.Argument(..., help="a run's output folder"),
 @app.command()
 def check(folder: Path = typer.Argument(..., help="a run's output folder (or its summary.csv)"),
           against: Path = typer.Option(..., help="the baseline summary.csv, e.g. reports/smoke.csv"),
-          tol: float = typer.Option(0.02, callback=non_negative,
-                                    help="absolute tolerance (>= 0) for every metric without its own"),
-          metric_tol: Optional[List[str]] = typer.Option(None, "--metric-tol", help="METRIC=TOL, e.g. psnr=0.5")):
-    """Exit non-zero, naming every metric that moved beyond tolerance or went missing."""
-    from .check import compare, read_summary
+          update: bool = typer.Option(False, "--update", help="make the run's summary the new baseline (after "
+                                      "listing what moved), for a deliberate change of scores")):
+    """Exit non-zero, naming every metric that moved beyond what its two bootstrap CIs allow or went missing."""
+    from .check import compare, read_summary, update as rewrite
 
     current_file = folder if folder.suffix == ".csv" else folder / "summary.csv"
-    tolerances = {}
-    for item in split_values(metric_tol) or []:
-        metric, _, value = item.partition("=")
-        try:
-            tolerances[metric.strip()] = non_negative(float(value))
-        except (ValueError, typer.BadParameter):
-            fail(f"--metric-tol {item!r}: expected METRIC=TOL with TOL a finite number >= 0, e.g. psnr=0.5")
-        if not metric.strip():
-            fail(f"--metric-tol {item!r}: expected METRIC=TOL, e.g. psnr=0.5")
+    if update:
+        check_writable(against, "--against", "file")
     try:
-        current, baseline = read_summary(current_file), read_summary(against)
+        current = read_summary(current_file)
+        baseline = read_summary(against) if not update or against.exists() else current.iloc[:0]
     except (FileNotFoundError, ValueError) as error:
         fail(str(error))
-    problems = compare(current, baseline, tol, tolerances)
+    problems = compare(current, baseline)
     for problem in problems:
         typer.echo(problem)
+    if update:
+        rewrite(current_file, against)
+        typer.echo(f"updated {against}: now {current_file} ({len(current)} metrics; {len(problems)} of the old "
+                   f"baseline's had moved or were missing)")
+        return
     if problems:
-        typer.secho(f"{len(problems)} metric(s) moved beyond tolerance or are missing", fg=typer.colors.RED, err=True)
+        typer.secho(f"{len(problems)} metric(s) moved beyond what their CIs allow or are missing", fg=typer.colors.RED,
+                    err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: every metric of {against} within tolerance")
+    typer.echo(f"ok: every metric of {against} within what its bootstrap CIs allow")
 
 
 weights_app = typer.Typer(no_args_is_help=True, help="Import weights that are not ours to ship.")

@@ -25,6 +25,8 @@ ATTACK_NEEDS = frozenset({"target_samples", "synthetic_samples", "surrogate", "d
 
 class Plugin:
     name: str = "?"  # set by the registry decorator
+    cpus: int = 1  # CPU cores one task of this plugin takes on a Ray worker (``--executor ray``)
+    gpus: float = 1.0  # the share of a GPU one task takes on a GPU run, where the plugin runs on the device
 
     def config(self) -> dict:
         """The ``__init__`` keywords and their current values (what rebuilds this plugin)."""

@@ -103,41 +103,101 @@ def resolve_grid(preset: str | None = "default", **overrides) -> Grid:
     return Grid(**settings)
 
 
-def run(preset: str | None = "default", *, out=None, cache=None, executor: str = "local", progress: bool = True,
-        **overrides) -> Result:
+def run(preset: str | None = "default", *, out=None, cache=None, executor: str = "local", address: str | None = None,
+        approve=None, progress: bool = True, **overrides) -> Result:
     """Run a grid and write its rows, summary tables and manifest to ``out`` (when given).
 
     ``spoc_bench.run(attacks=[...], detectors=[...], perturbations="none,jpeg:90", n=50)``; keywords
-    are the fields of :class:`Grid` and replace the preset's. ``progress=False`` hides every stage's
-    bar (:mod:`spoc_bench.progress`).
+    are the fields of :class:`Grid` and replace the preset's. ``executor``: ``local`` or ``ray``
+    (on the Ray cluster at ``address``, else a local one). ``approve(cost)``, where given, sees the
+    grid's :class:`~spoc_bench.cost.Cost` before any attack or detection and may raise to stop.
+    ``progress=False`` hides every stage's bar (:mod:`spoc_bench.progress`).
     """
     grid = resolve_grid(preset, **overrides)
     check_names(grid)
-    session = Session(grid, cache_module.Cache(cache))
+    session, workers = Session(grid, cache_module.Cache(cache)), build_executor(executor, address)
     started = time.perf_counter()
-    jobs = []
     with shown(progress):  # every stage's bar: rendering, fitting, attacking, detecting
-        for dataset_name in grid.datasets:
-            dataset = session.dataset(dataset_name)
-            reals = session.pick(dataset, "real")
-            inputs = session.pick(dataset, "synthetic")
-            shared = [reals, inputs] + [session.attacked(dataset, spec, target, inputs)
-                                        for spec in grid.attacks if not session.white_box(spec)
-                                        for target in session.targets(dataset)]
-            for detector in grid.detectors:
-                own = [session.attacked(dataset, spec, target, inputs, detector)
-                       for spec in grid.attacks if session.white_box(spec) for target in session.targets(dataset)]
-                jobs += [(dataset, detector, perturbation, group) for perturbation in grid.perturbations
-                         for group in shared + [g for g in own if g is not None]]
-        frames = build_executor(executor).map(lambda job: session.detect(*job), jobs, description="detect")
+        plans = [session.plan(name) for name in grid.datasets]
+        if approve is not None:
+            approve(estimate(plans, grid))
+        with workers:
+            attacked = iter(workers.map(session, "attacked", [j for p in plans for j in p.attacks], "attack"))
+            jobs = [job for plan in plans for job in plan.cells([next(attacked) for _ in plan.attacks])]
+            frames = workers.map(session, "detect", jobs, description="detect")
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     summary = session.summary(rows)
     session.timings["total"] = time.perf_counter() - started
-    manifest = session.manifest()
+    manifest = {**session.manifest(), "executor": {"name": executor, "address": address}}
     if out is not None:
         out = Path(out)
         write_outputs(out, rows, summary, manifest, session.dataset)
     return Result(rows, summary, out, manifest)
+
+
+@dataclass
+class Plan:
+    """One dataset's work: its real and synthetic groups, the attack jobs, then the cells."""
+
+    dataset: str
+    reals: Group
+    inputs: Group
+    attacks: list[tuple]  # (dataset, attack spec, target, inputs[, detector]) for Session.attacked
+    detectors: list[str]
+    perturbations: list[Perturbation]
+
+    def cells(self, attacked: list[Group]) -> list[tuple]:
+        """The detection jobs, (dataset, detector, perturbation, group), once the attacks' groups are in:
+        per detector, its perturbations over the shared groups and then its own white-box ones."""
+        shared = [self.reals, self.inputs] + [g for job, g in zip(self.attacks, attacked) if len(job) == 4]
+        jobs = []
+        for detector in self.detectors:
+            own = [g for job, g in zip(self.attacks, attacked) if len(job) == 5 and job[4] == detector]
+            jobs += [(self.dataset, detector, p, g) for p in self.perturbations for g in shared + own]
+        return jobs
+
+
+def in_worker(grid: Grid, cache_root: str, method: str, job: tuple):
+    """A job of ``Session.<method>`` in a worker process, with what the run's manifest learns from it.
+
+    The worker keeps one session per grid and cache for as long as it lives (fitted detectors,
+    decoded images), like the local executor's one session."""
+    identity = cache_module.key(grid=grid.__dict__, cache=cache_root)
+    if identity not in WORKER_SESSIONS:
+        WORKER_SESSIONS[identity] = Session(grid, cache_module.Cache(cache_root))
+    session = WORKER_SESSIONS[identity]
+    mark = session.mark()
+    return session.call(method, job), session.since(mark)
+
+
+WORKER_SESSIONS: dict[str, "Session"] = {}
+
+
+def estimate(plans: list[Plan], grid: Grid):
+    """The cost of the planned work: the images the attacks make and those the detectors see (an
+    untargeted attack's images, the same for every target, are made and seen once)."""
+    from .cost import Cost
+
+    distinct = [(plan, distinct_attacks(plan.attacks)) for plan in plans]
+    made = [(job[1], len(job[3].samples)) for _, jobs in distinct for job in jobs]
+    seen = [(detector, seen_by(plan, jobs, detector)) for plan, jobs in distinct for detector in plan.detectors]
+    return Cost.of(made, seen, len(grid.perturbations), grid.device)
+
+
+def distinct_attacks(jobs: list[tuple]) -> list[tuple]:
+    """The attack jobs whose images differ: one per target, one in all for an untargeted attack."""
+    distinct = {}
+    for job in jobs:
+        targeted = attacks.get(split_spec(job[1])[0]).uses_target
+        distinct.setdefault((job[1], job[2] if targeted else "", *job[4:]), job)
+    return list(distinct.values())
+
+
+def seen_by(plan: Plan, jobs: list[tuple], detector: str) -> int:
+    """The images ``detector`` sees per perturbation: real, synthetic, and the attacked ones made for
+    every detector or (white-box) for it."""
+    attacked = sum(len(job[3].samples) for job in jobs if len(job) == 4 or job[4] == detector)
+    return len(plan.reals.samples) + len(plan.inputs.samples) + attacked
 
 
 def check_names(grid: Grid) -> None:
@@ -215,6 +275,44 @@ class Session:
             return list(self.grid.targets)
         return cameras
 
+    def plan(self, name: str) -> Plan:
+        """A dataset's groups and jobs; a white-box attack on a detector it cannot attack is a counted skip."""
+        dataset = self.dataset(name)
+        inputs = self.pick(dataset, "synthetic")
+        targets, grid = self.targets(dataset), self.grid
+        jobs = [(name, spec, target, inputs) for spec in grid.attacks if not self.white_box(spec) for target in targets]
+        white = [(spec, target) for spec in grid.attacks if self.white_box(spec) for target in targets]
+        for detector in grid.detectors if white else []:
+            refusal = self.white_box_refusal(dataset, detector)
+            self.skipped += [(f"{spec}>{target} on {detector}", refusal) for spec, target in white if refusal]
+            jobs += [(name, spec, target, inputs, detector) for spec, target in white if not refusal]
+        return Plan(name, self.pick(dataset, "real"), inputs, jobs, grid.detectors, grid.perturbations)
+
+    # ---------------------------------------------------------------------- jobs and workers
+    def call(self, method: str, job: tuple):
+        """``attacked`` or ``detect`` on a job, ``(dataset name, *arguments)``."""
+        name, *arguments = job
+        return getattr(self, method)(self.dataset(name), *arguments)
+
+    def mark(self) -> tuple:
+        return len(self.row_keys), len(self.skipped), dict(self.timings)
+
+    def since(self, mark: tuple) -> dict:
+        """What this session learnt since ``mark``, for :meth:`merge` into the run's own session."""
+        keys, skipped, timings = mark
+        return {"row_keys": self.row_keys[keys:], "skipped": self.skipped[skipped:],
+                "timings": {k: v - timings.get(k, 0.0) for k, v in self.timings.items()},
+                "configs": self.configs, "weights": self.weights}
+
+    def merge(self, ledger: dict) -> None:
+        self.row_keys += ledger["row_keys"]
+        self.skipped += ledger["skipped"]
+        for name, seconds in ledger["timings"].items():
+            self.timings[name] += seconds
+        self.configs.update(ledger["configs"])
+        for plugin, files in ledger["weights"].items():
+            self.weights.setdefault(plugin, {}).update(files)
+
     # -------------------------------------------------------------------------------- attacks
     def build_attack(self, spec: str) -> Attack:
         name, tag = split_spec(spec)
@@ -227,15 +325,10 @@ class Session:
         """Whether the attack needs the measured detector (its images are then made per detector)."""
         return "detector" in attacks.get(split_spec(spec)[0]).needs
 
-    def attacked(self, dataset: Dataset, spec: str, target: str, inputs: Group, detector: str = "") -> Group | None:
-        """The attack's images for ``target``; for a white-box attack, those made with ``detector``'s
-        gradients, or None (a counted skip) where that detector cannot be attacked so."""
+    def attacked(self, dataset: Dataset, spec: str, target: str, inputs: Group, detector: str = "") -> Group:
+        """The attack's images for ``target``; for a white-box attack, those made with ``detector``'s gradients."""
         attack = self.build_attack(spec)
         self.configs[f"attack:{spec}"] = attack.config()
-        refusal = detector and self.white_box_refusal(dataset, detector)
-        if refusal:
-            self.skipped.append((f"{spec}>{target} on {detector}", refusal))
-            return None
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
         key = cache_module.key(kind="attacked", attack=attack.name, config=attack.config(), target=aim,
                                weights=self.weights_id(f"attack:{spec}", attack.weights_id, target),
@@ -363,6 +456,8 @@ class Session:
         rows = rows.assign(dataset=dataset.name, attack=group.attack, threat_model=group.threat_model,
                            target=group.target, detector=detector.name, weights=weights, task=detector.task,
                            perturbation=str(perturbation), source=group.source)
+        if group.source == "attacked":  # an untargeted attack's rows are computed once, for whichever target came first
+            rows = rows.assign(camera=group.target)
         if group.quality is not None:
             rows = rows.merge(group.quality, on="id", how="left")
         return rows

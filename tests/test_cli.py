@@ -31,27 +31,52 @@ def test_missing_folder_dataset_names_the_folder(tmp_path):
     assert result.exit_code == 2 and str(tmp_path / "nope") in result.output and "<label>" in result.output
 
 
-def summary(value: float) -> pd.DataFrame:
+def summary(value: float, half: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame([dict(dataset="d", attack="a", threat_model="none", target="all", detector="x",
-                              weights="fit:d", perturbation="none", metric="acc", value=value, ci_low=value,
-                              ci_high=value, n=10)])
+                              weights="fit:d", perturbation="none", metric="acc", value=value, ci_low=value - half,
+                              ci_high=value + half, n=10)])
 
 
-def test_check_names_every_metric_that_moved(tmp_path):
-    summary(0.90).to_csv(tmp_path / "baseline.csv", index=False)
-    (tmp_path / "run").mkdir()
-    summary(0.91).to_csv(tmp_path / "run" / "summary.csv", index=False)
-    ok = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv")])
-    assert ok.exit_code == 0, ok.output
-    summary(0.80).to_csv(tmp_path / "run" / "summary.csv", index=False)
-    moved = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv")])
-    assert moved.exit_code == 1 and "moved: dataset=d" in moved.output and "0.9 -> 0.8" in moved.output
-    loose = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv"),
-                                "--metric-tol", "acc=0.2"])
-    assert loose.exit_code == 0
-    summary(0.90).assign(metric="auc").to_csv(tmp_path / "run" / "summary.csv", index=False)
-    missing = runner.invoke(app, ["check", str(tmp_path / "run"), "--against", str(tmp_path / "baseline.csv")])
+def test_check_allows_what_the_two_cis_allow_and_names_every_metric_beyond(tmp_path):
+    baseline, run = tmp_path / "baseline.csv", tmp_path / "run" / "summary.csv"
+    summary(0.90).to_csv(baseline, index=False)
+    run.parent.mkdir()
+
+    def check(value: float, half: float = 0.05):
+        summary(value, half).to_csv(run, index=False)
+        return runner.invoke(app, ["check", str(run.parent), "--against", str(baseline)])
+
+    # two half-widths of 0.05 allow hypot(0.05, 0.05) = 0.0707
+    assert check(0.83).exit_code == 0 and check(0.97).exit_code == 0
+    moved = check(0.82)
+    assert moved.exit_code == 1 and "moved: dataset=d" in moved.output and "0.9 -> 0.82" in moved.output
+    assert "0.08 > 0.07071" in moved.output
+    assert check(0.82, half=0.2).exit_code == 0  # a wider CI of the run allows more
+    summary(1.0, half=0).to_csv(baseline, index=False)  # a point CI allows no move, beyond rounding
+    assert check(1.0, half=0).exit_code == 0 and check(1.0 - 1e-13, half=0).exit_code == 0
+    assert check(0.99, half=0).exit_code == 1
+    summary(0.90).assign(metric="auc").to_csv(run, index=False)
+    missing = runner.invoke(app, ["check", str(run.parent), "--against", str(baseline)])
     assert missing.exit_code == 1 and "missing:" in missing.output
+
+
+def test_check_update_rewrites_the_baseline_atomically(tmp_path, monkeypatch):
+    baseline, run = tmp_path / "reports" / "baseline.csv", tmp_path / "run" / "summary.csv"
+    run.parent.mkdir()
+    summary(0.5).to_csv(run, index=False)
+    created = runner.invoke(app, ["check", str(run.parent), "--against", str(baseline), "--update"])
+    assert created.exit_code == 0 and baseline.read_bytes() == run.read_bytes(), created.output
+    summary(0.9).to_csv(run, index=False)
+    assert runner.invoke(app, ["check", str(run.parent), "--against", str(baseline)]).exit_code == 1
+    old = baseline.read_bytes()
+    with monkeypatch.context() as patch:  # a write that fails half-way leaves the old baseline whole
+        patch.setattr("os.replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+        assert runner.invoke(app, ["check", str(run.parent), "--against", str(baseline), "--update"]).exit_code == 1
+    assert baseline.read_bytes() == old and [p.name for p in baseline.parent.iterdir()] == ["baseline.csv"]
+    updated = runner.invoke(app, ["check", str(run.parent), "--against", str(baseline), "--update"])
+    assert updated.exit_code == 0 and "moved: dataset=d" in updated.output and "updated" in updated.output
+    assert baseline.read_bytes() == run.read_bytes()
+    assert runner.invoke(app, ["check", str(run.parent), "--against", str(baseline)]).exit_code == 0
 
 
 def test_report_rerenders_tables_from_rows(tmp_path, demo_root):
