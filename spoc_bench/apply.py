@@ -19,7 +19,7 @@ from .metrics import psnr, ssim
 def attack_folder(attack: Attack, dataset, target: str, source: Path, destination: Path) -> dict:
     """Fit ``attack`` on the target's attacker-split images of ``dataset``, then attack ``source``."""
     source, destination = Path(source), Path(destination)
-    if "detector" in attack.needs or "surrogate" in attack.needs:
+    if attack.needs & {"detector", "oracle", "surrogate"}:
         raise ValueError(f"attack {attack.name!r} needs a detector; only attacks that need none apply to a folder")
     check_destination(source, destination)
     skipped: list[dict] = []

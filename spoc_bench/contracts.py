@@ -19,8 +19,10 @@ from .progress import bar
 
 SPLITS = ("defender-train", "defender-test", "attacker")
 SOURCES = ("real", "synthetic", "attacked")
-THREAT_MODELS = ("none", "black-box", "transfer", "white-box")
-ATTACK_NEEDS = frozenset({"target_samples", "synthetic_samples", "surrogate", "detector"})
+# in order of what the attacker knows of the measured detector: nothing (and no attack), nothing,
+# a surrogate of its own, the detector's answers to queries, the detector itself
+THREAT_MODELS = ("none", "black-box", "transfer", "query", "white-box")
+ATTACK_NEEDS = frozenset({"target_samples", "synthetic_samples", "surrogate", "oracle", "detector"})
 
 
 class Plugin:
@@ -142,8 +144,9 @@ class Attack(Plugin):
     Subclasses override :meth:`forward` (float pixels in, float pixels out) and, where they need
     it, :meth:`fit`. ``needs`` declares what the attack receives: ``target_samples`` (the target
     camera's attacker-split images), ``synthetic_samples``, ``surrogate`` (a detector the attacker
-    trained), ``detector`` (the attacked detector itself: white-box only). The runner hands an
-    attack nothing it did not declare.
+    trained), ``oracle`` (an :class:`Oracle` of the attacked detector: query or white-box only),
+    ``detector`` (the attacked detector itself: white-box only). The runner hands an attack
+    nothing it did not declare.
     """
 
     threat_model: str = "black-box"
@@ -159,6 +162,8 @@ class Attack(Plugin):
             raise TypeError(f"{cls.__name__}: unknown needs {set(cls.needs) - ATTACK_NEEDS}")
         if "detector" in cls.needs and cls.threat_model != "white-box":
             raise TypeError(f"{cls.__name__}: only a white-box attack may receive the attacked detector")
+        if "oracle" in cls.needs and cls.threat_model not in ("query", "white-box"):
+            raise TypeError(f"{cls.__name__}: only a query or white-box attack may query the attacked detector")
 
     target: str | None = None
     target_container: Container | None = None
@@ -203,6 +208,43 @@ class Attack(Plugin):
         if self.saves_like_target and self.target_container is not None:
             return self.target_container
         return container.lossless()
+
+
+class Oracle:
+    """What a query attack is handed of the measured detector: its answers, counted; never its
+    weights or gradients (answers are NumPy arrays computed without autograd).
+
+    ``probabilities(images)`` gives the scores (score-based attacks), ``predict(images)`` the class
+    indices (decision-based attacks); images are float ``[N, 3, H, W]`` in [0, 1], with the container
+    facts the attacker will write where it writes any. Each distinct image asked counts one query in
+    ``queries``; asking again for an image already asked is answered from memory, as an attacker
+    keeps its answers, and not counted.
+    """
+
+    def __init__(self, detector: Detector):
+        self.classes: tuple[str, ...] = tuple(detector.classes)
+        self.queries = 0
+        self._predict = detector.predict
+        self._answers: dict[bytes, np.ndarray] = {}
+
+    def probabilities(self, images, containers: Sequence[Container] | None = None) -> np.ndarray:
+        import hashlib
+
+        import torch
+
+        pixels = np.ascontiguousarray(np.asarray(images, dtype=np.float32))
+        facts = list(containers) if containers is not None else [None] * len(pixels)
+        keys = [hashlib.sha1(image.tobytes() + repr(fact).encode()).digest() for image, fact in zip(pixels, facts)]
+        new = list({key: i for i, key in enumerate(keys) if key not in self._answers}.values())
+        if new:
+            with torch.no_grad():
+                asked = self._predict(torch.from_numpy(pixels[new]), None if containers is None else [facts[i] for i in new])
+            self._answers.update(zip((keys[i] for i in new), asked.detach().cpu().double().numpy()))
+            self.queries += len(new)
+        return np.stack([self._answers[key] for key in keys])
+
+    def predict(self, images, containers: Sequence[Container] | None = None) -> np.ndarray:
+        return self.probabilities(images, containers).argmax(axis=1)
 
 
 def typical_container(containers: Sequence[Container]) -> Container | None:

@@ -15,9 +15,10 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from .apply import output_name
+from .chains import part_specs
 from .images import FORMAT_SUFFIXES, atomic_write
-from .registry import attacks
-from .runner import file_name, split_spec
+from .registry import attacks, split_spec
+from .runner import Session, file_name
 from .tables import exact
 
 INDEX_COLUMNS = ["file", "id", "input_id", "attack", "threat_model", "target", "detector", "psnr", "ssim", "cached"]
@@ -52,9 +53,9 @@ def export_attacked(rows: pd.DataFrame, destination: Path) -> pd.DataFrame:
 
 def entry(row) -> dict:
     """One attacked image's line of the index, with its file name under the destination."""
-    attack = attacks.get(split_spec(row.attack)[0])
-    target = row.target if attack.uses_target else UNTARGETED
-    detector = f"{row.detector}:{row.weights}" if "detector" in attack.needs else ""
+    parts = [attacks.get(split_spec(part)[0]) for part in part_specs(row.attack)]
+    target = row.target if any(part.uses_target for part in parts) else UNTARGETED
+    detector = f"{row.detector}:{row.weights}" if Session.per_detector(row.attack) else ""
     name = PurePosixPath(row.input_id)
     if name.is_absolute() or ".." in name.parts:
         raise ValueError(f"the input id {row.input_id!r} would leave the export folder")

@@ -27,6 +27,14 @@ FIELD_GRID = ("none", "jpeg:100", "jpeg:95", "jpeg:90", "jpeg:80", "jpeg:70", "j
               "resize:0.5", "resize:0.75", "resize:1.25", "resize:1.5", "blur:0.5", "blur:1", "blur:2")
 
 
+CHAIN = "+"  # joins the steps of a chain, here and in attack chains (``spectral-match+jpeg-mimic``)
+
+
+def chain_parts(text: str) -> list[str]:
+    """``"resize:0.5+jpeg:90"`` -> ``["resize:0.5", "jpeg:90"]``: a chain's parts, stripped."""
+    return [part.strip() for part in str(text).split(CHAIN)]
+
+
 class PerturbationError(ValueError):
     pass
 
@@ -69,7 +77,7 @@ def parse(text: str) -> Perturbation:
         return Perturbation()
     if not text:
         raise PerturbationError("empty perturbation; use 'none' for no perturbation")
-    return Perturbation(tuple(_parse_step(part.strip(), text) for part in text.split("+")))
+    return Perturbation(tuple(_parse_step(part, text) for part in chain_parts(text)))
 
 
 def parse_list(text: str) -> list[Perturbation]:

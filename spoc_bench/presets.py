@@ -8,6 +8,7 @@ SMOKE_PERTURBATIONS = ("none", "jpeg:90", "resize:0.5", "blur:1")
 ROBUSTNESS_PERTURBATIONS = ("none", "jpeg:90", "jpeg:70", "resize:0.5", "blur:1")
 BASELINE_ATTACKS = ("jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match", "trace-transplant")  # black-box, under a second per image
 GRADIENT_ATTACKS = ("fgsm-white-box", "fgsm-transfer", "pgd-white-box", "pgd-transfer")
+QUERY_ATTACKS = ("square-query", "hopskipjump-query")  # seconds to minutes per image: paper only
 CAMERA_DETECTORS = ("jpeg-table", "bondi2017", "mislnet", "noiseprint")
 SYNTHETIC_DETECTORS = ("spectrum", "dct", "wang2020", "gragnaniello2021")
 
@@ -30,7 +31,7 @@ PRESETS: dict[str, dict] = {
     },
     "paper": {
         "datasets": ["simcam"],
-        "attacks": ["identity", "spoc", *BASELINE_ATTACKS, *GRADIENT_ATTACKS],
+        "attacks": ["identity", "spoc", *BASELINE_ATTACKS, *GRADIENT_ATTACKS, *QUERY_ATTACKS],
         "detectors": list(CAMERA_DETECTORS + SYNTHETIC_DETECTORS),
         "perturbations": list(FIELD_GRID),
         "n": None,

@@ -109,6 +109,12 @@ class Registry:
         return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names()) or 'none'}."
 
 
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``"noiseprint:grip"`` -> ("noiseprint", "grip"): a plugin name and an optional weights tag."""
+    name, _, tag = spec.partition(":")
+    return name, tag or None
+
+
 def _declared_plugins(path: Path, decorator: str):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in tree.body:

@@ -25,8 +25,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import cache as cache_module
-from .contracts import Attack, Dataset, Detector, Item, Sample, check_disjoint
+from . import cache as cache_module, chains
+from .contracts import Attack, Dataset, Detector, Item, Oracle, Sample, check_disjoint
 from .executors import build_executor
 from .html import write_report
 from .images import ImageError, atomic_write, decode, read_image, to_tensor
@@ -35,7 +35,7 @@ from .perturbations import Perturbation, parse, parse_list
 from .presets import preset as preset_grid
 from .progress import bar, shown
 from .provenance import provenance
-from .registry import attacks, datasets, detectors
+from .registry import attacks, datasets, detectors, split_spec
 from .shipped import recorded
 from .tables import write_tables
 
@@ -78,12 +78,6 @@ class Result:
     summary: pd.DataFrame
     out: Path | None
     manifest: dict = field(default_factory=dict)
-
-
-def split_spec(spec: str) -> tuple[str, str | None]:
-    """``"noiseprint:grip"`` -> ("noiseprint", "grip"): a plugin name and an optional weights tag."""
-    name, _, tag = spec.partition(":")
-    return name, tag or None
 
 
 def resolve_grid(preset: str | None = "default", **overrides) -> Grid:
@@ -204,7 +198,8 @@ def check_names(grid: Grid) -> None:
     """Fail before any work on an unknown dataset, attack, detector or weights tag."""
     for name in grid.datasets:
         datasets.get(name)
-    for registry, specs in ((attacks, grid.attacks), (detectors, grid.detectors)):
+    parts = [part for spec in grid.attacks for part in chains.part_specs(spec)]
+    for registry, specs in ((attacks, parts), (detectors, grid.detectors)):
         for spec in specs:
             name, tag = split_spec(spec)
             if tag and "weights" not in inspect.signature(registry.get(name).__init__).parameters:
@@ -276,16 +271,18 @@ class Session:
         return cameras
 
     def plan(self, name: str) -> Plan:
-        """A dataset's groups and jobs; a white-box attack on a detector it cannot attack is a counted skip."""
+        """A dataset's groups and jobs; a white-box or query attack on a detector it cannot attack is a
+        counted skip."""
         dataset = self.dataset(name)
         inputs = self.pick(dataset, "synthetic")
         targets, grid = self.targets(dataset), self.grid
-        jobs = [(name, spec, target, inputs) for spec in grid.attacks if not self.white_box(spec) for target in targets]
-        white = [(spec, target) for spec in grid.attacks if self.white_box(spec) for target in targets]
-        for detector in grid.detectors if white else []:
-            refusal = self.white_box_refusal(dataset, detector)
-            self.skipped += [(f"{spec}>{target} on {detector}", refusal) for spec, target in white if refusal]
-            jobs += [(name, spec, target, inputs, detector) for spec, target in white if not refusal]
+        jobs = [(name, spec, target, inputs) for spec in grid.attacks if not self.per_detector(spec) for target in targets]
+        own = [spec for spec in grid.attacks if self.per_detector(spec)]
+        for detector in grid.detectors if own else []:
+            for spec in own:
+                refusal = self.per_detector_refusal(dataset, self.build_attack(spec), detector)
+                self.skipped += [(f"{spec}>{target} on {detector}", refusal) for target in targets if refusal]
+                jobs += [(name, spec, target, inputs, detector) for target in targets if not refusal]
         return Plan(name, self.pick(dataset, "real"), inputs, jobs, grid.detectors, grid.perturbations)
 
     # ---------------------------------------------------------------------- jobs and workers
@@ -315,18 +312,25 @@ class Session:
 
     # -------------------------------------------------------------------------------- attacks
     def build_attack(self, spec: str) -> Attack:
+        """The attack ``spec`` names: one plugin (``name`` or ``name:tag``) or a chain of them (``a+b``)."""
+        return chains.build(spec, self._build_plugin)
+
+    def _build_plugin(self, spec: str) -> Attack:
         name, tag = split_spec(spec)
         attack: Attack = attacks.build(name, **({"weights": tag} if tag else {}))
         if hasattr(attack, "device"):
             attack.device = self.grid.device
         return attack
 
-    def white_box(self, spec: str) -> bool:
-        """Whether the attack needs the measured detector (its images are then made per detector)."""
-        return "detector" in attacks.get(split_spec(spec)[0]).needs
+    @staticmethod
+    def per_detector(spec: str) -> bool:
+        """Whether the attack needs the measured detector or its oracle (its images are then made per
+        detector)."""
+        return bool(chains.needs(spec) & {"detector", "oracle"})
 
     def attacked(self, dataset: Dataset, spec: str, target: str, inputs: Group, detector: str = "") -> Group:
-        """The attack's images for ``target``; for a white-box attack, those made with ``detector``'s gradients."""
+        """The attack's images for ``target``; for a white-box or query attack, those made with
+        ``detector``'s gradients or answers."""
         attack = self.build_attack(spec)
         self.configs[f"attack:{spec}"] = attack.config()
         aim = target if attack.uses_target else None  # an untargeted attack's output is shared by all targets
@@ -344,31 +348,36 @@ class Session:
         samples = [Sample(row.id, "defender-test", "attacked", camera=target, generator=row.generator,
                           path=folder / row.file, stamp=key) for row in index.itertuples()]
         where = folder.resolve()
-        quality = index[["id", "input_id", "psnr", "ssim"]].assign(path=[str(where / f) for f in index.file])
+        measured = [c for c in ("psnr", "ssim", "queries") if c in index]
+        quality = index[["id", "input_id", *measured]].assign(path=[str(where / f) for f in index.file])
         threat = attack.threat_model + ("; saved as the target saves" if attack.saves_like_target else "")
         return Group("attacked", samples, key, spec, threat, target, quality, detector)
 
-    def white_box_refusal(self, dataset: Dataset, spec: str) -> str:
-        """Why a white-box attack cannot follow this detector's gradients ("" where it can)."""
+    def per_detector_refusal(self, dataset: Dataset, attack: Attack, spec: str) -> str:
+        """Why a white-box attack cannot follow this detector's gradients, or a query attack aim its
+        answers at a camera ("" where it can)."""
         detector = self.detector(dataset, spec)
-        if detector.task != "camera" or not detector.differentiable:
+        if "detector" in attack.needs and (detector.task != "camera" or not detector.differentiable):
             return "white-box attack skipped: the detector is not a differentiable camera-model classifier"
+        if detector.task != "camera":
+            return "query attack skipped: the detector is not a camera-model classifier"
         return ""
 
     def _knowledge_key(self, dataset: Dataset, attack: Attack, detector: str) -> dict:
-        """What, beyond the attack itself, determines its images: the detector or the surrogate."""
-        if "detector" in attack.needs:
+        """What, beyond the attack itself, determines its images: the detector (its gradients or its
+        answers) and the surrogate."""
+        key = {}
+        if attack.needs & {"detector", "oracle"}:
             fitted = self.detector(dataset, detector)
-            return {"detector": detector, "detector_config": fitted.config(),
-                    "detector_weights": self.weights_id(f"detector:{detector}", fitted.weights_id),
-                    "detector_fitted_on": self.dataset_key(dataset) if fitted.needs_fit else ""}
+            key.update(detector=detector, detector_config=fitted.config(),
+                       detector_weights=self.weights_id(f"detector:{detector}", fitted.weights_id),
+                       detector_fitted_on=self.dataset_key(dataset) if fitted.needs_fit else "")
         if "surrogate" in attack.needs:
             from .attacks._gradient import surrogate_weights_id
 
-            identity = self.weights_id(f"surrogate:{dataset.name}", surrogate_weights_id, dataset.name,
-                                       getattr(attack, "weights_dir", None))
-            return {"surrogate": identity}
-        return {}
+            key["surrogate"] = self.weights_id(f"surrogate:{dataset.name}", surrogate_weights_id, dataset.name,
+                                               getattr(attack, "weights_dir", None))
+        return key
 
     def weights_id(self, plugin: str, weights_id, *arguments) -> str:
         """``weights_id(*arguments)``, the weights files it verified noted under ``plugin`` (for run.json)."""
@@ -381,24 +390,31 @@ class Session:
     def _run_attack(self, dataset, attack: Attack, target: str, inputs: Group, folder: Path,
                     detector: str = "") -> pd.DataFrame:
         started = time.perf_counter()
-        attack.fit(target, **self._knowledge(dataset, attack, target, detector))
+        knowledge = self._knowledge(dataset, attack, target, detector)
+        attack.fit(target, **knowledge)
         self.timings["attack_fit"] += time.perf_counter() - started
+        oracle = knowledge.get("oracle")
         name = attack.name + (f">{target}" if attack.uses_target else "")
         records = []
         with bar(None, f"attack {name}" + (f" with {detector}" if detector else ""), len(inputs.samples),
                  "img") as progress:
-            for items in self.batches(dataset, inputs.samples):
-                started = time.perf_counter()
-                outputs = attack.save(attack(to_tensor([i.pixels for i in items])), items)
-                self.timings["attack"] += time.perf_counter() - started
-                records += [save_attacked(item, data, container, folder, name)
-                            for item, (data, container) in zip(items, outputs)]
-                progress.update(len(items))
-        return pd.DataFrame.from_records(records, columns=["id", "input_id", "generator", "file", "psnr", "ssim"])
+            for batch in self.batches(dataset, inputs.samples):
+                for items in ([item] for item in batch) if oracle else [batch]:  # queries counted per image
+                    asked = oracle.queries if oracle else 0
+                    started = time.perf_counter()
+                    outputs = attack.save(attack(to_tensor([i.pixels for i in items])), items)
+                    self.timings["attack"] += time.perf_counter() - started
+                    records += [save_attacked(item, data, container, folder, name)
+                                | ({"queries": oracle.queries - asked} if oracle else {})
+                                for item, (data, container) in zip(items, outputs)]
+                    progress.update(len(items))
+        columns = ["id", "input_id", "generator", "file", "psnr", "ssim"] + (["queries"] if oracle else [])
+        return pd.DataFrame.from_records(records, columns=columns)
 
     def _knowledge(self, dataset: Dataset, attack: Attack, target: str, detector: str = "") -> dict:
         """Exactly what the attack declared it needs: the attacker's split only, the attacker's own
-        surrogate, and (white-box alone) the fitted detector being measured, ``detector``."""
+        surrogate, an oracle of the fitted detector being measured, ``detector`` (query attacks: its
+        answers, counted), and (white-box alone) that detector itself."""
         attacker = dataset.samples("attacker")
         knowledge = {}
         if "target_samples" in attack.needs:
@@ -413,9 +429,11 @@ class Session:
             cameras = sorted({s.camera for s in attacker if s.source == "real" and s.camera})
             knowledge["surrogate"] = attacker_surrogate(dataset.name, cameras, getattr(attack, "weights_dir", None),
                                                         self.grid.device)
+        if attack.needs & {"detector", "oracle"} and not detector:
+            raise ValueError(f"attack {attack.name!r} is {attack.threat_model}: name the detector it attacks")
+        if "oracle" in attack.needs:
+            knowledge["oracle"] = Oracle(self._fitted(dataset, detector))
         if "detector" in attack.needs:
-            if not detector:
-                raise ValueError(f"attack {attack.name!r} is white-box: name the detector whose gradients it follows")
             knowledge["detector"] = self._fitted(dataset, detector)
         return knowledge
 
