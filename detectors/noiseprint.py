@@ -319,6 +319,18 @@ class Noiseprint(Detector):
         self.fingerprints_ = torch.stack([_normalised(sums[c] / counts[c]) for c in self.classes_]).float()
         return self
 
+    def fitted_state(self) -> dict:
+        return {"classes": np.array(self.classes_), "counts": np.array([self.counts_[c] for c in self.classes_]),
+                "fingerprints": self.fingerprints_.numpy()}
+
+    def load_fitted(self, state: dict) -> "Noiseprint":
+        import torch
+
+        self.classes_ = tuple(str(c) for c in state["classes"])
+        self.counts_ = {camera: int(count) for camera, count in zip(self.classes_, state["counts"])}
+        self.fingerprints_ = torch.from_numpy(state["fingerprints"])
+        return self
+
     def correlations(self, images, containers: Sequence[Container] | None = None):
         """Normalised cross-correlation ``[N, len(classes)]`` of each image's window with each fingerprint."""
         if not hasattr(self, "fingerprints_"):

@@ -62,5 +62,26 @@ class Cache:
         frame.to_parquet(buffer, index=False)
         atomic_write(self.path(kind, digest, ".parquet"), buffer.getvalue())
 
+    def load_arrays(self, kind: str, digest: str) -> dict | None:
+        """The arrays of an entry; None where there is none or it cannot be read (reported)."""
+        import numpy as np
+
+        path = self.path(kind, digest, ".npz")
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                return {name: arrays[name] for name in arrays.files}
+        except (OSError, ValueError) as error:
+            log.warning("cache entry %s is unreadable (%s: %s); recomputing it", path, type(error).__name__, error)
+            return None
+
+    def save_arrays(self, kind: str, digest: str, arrays: dict) -> None:
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write(self.path(kind, digest, ".npz"), buffer.getvalue())
+
     def folder(self, kind: str, digest: str) -> Path:
         return self.path(kind, digest)

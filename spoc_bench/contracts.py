@@ -129,6 +129,15 @@ class Detector(Plugin):
     def fit(self, dataset: Dataset) -> "Detector":
         return self
 
+    def fitted_state(self) -> dict | None:
+        """What ``fit`` learnt, as numpy arrays by name, for the runner to cache on disk and hand to
+        :meth:`load_fitted` in a later run; None where it is not cacheable (then every run fits)."""
+        return None
+
+    def load_fitted(self, state: dict) -> "Detector":
+        """Restore what :meth:`fitted_state` returned, instead of calling ``fit``."""
+        raise NotImplementedError
+
     def fitting(self, dataset: Dataset, samples: Sequence[Sample], skipped: list, what: str) -> Iterator[Item]:
         """The items ``fit`` reads, with the bar of this detector's fitting (``what``: what it fits)."""
         return bar(dataset.items(samples, skipped), f"fit {self.name} {what}", len(samples), "img")

@@ -238,6 +238,7 @@ class Session:
         self._detectors: dict[tuple, Detector] = {}
         self._decoded: OrderedDict[Sample, Item] = OrderedDict()
         self.row_keys: list[str] = []  # every per-image rows key, in order (they determine the summary)
+        self.fits = 0  # detectors fitted in this run (not read back from the cache)
 
     # ------------------------------------------------------------------------------- datasets
     def dataset(self, name: str) -> Dataset:
@@ -449,13 +450,29 @@ class Session:
         return self._detectors[(dataset.name, spec)]
 
     def _fitted(self, dataset: Dataset, spec: str) -> Detector:
+        """The detector, fitted on ``dataset`` once per (detector, weights, data): what a fit learnt
+        is cached on disk (where the detector can give it), so a later run reads it back."""
         detector = self.detector(dataset, spec)
         if detector.needs_fit and not getattr(detector, "fitted_", False):
-            started = time.perf_counter()
-            detector.fit(dataset)
+            key = cache_module.key(kind="fitted", detector=detector.name, config=detector.config(),
+                                   weights=self.weights_id(f"detector:{spec}", detector.weights_id),
+                                   data=self.dataset_key(dataset), device=self.grid.device)
+            state = self.cache.load_arrays("fitted", key)
+            if state is None:
+                self._fit(dataset, detector, key)
+            else:
+                detector.load_fitted(state)
             detector.fitted_ = True
-            self.timings["detector_fit"] += time.perf_counter() - started
         return detector
+
+    def _fit(self, dataset: Dataset, detector: Detector, key: str) -> None:
+        started = time.perf_counter()
+        detector.fit(dataset)
+        self.timings["detector_fit"] += time.perf_counter() - started
+        self.fits += 1
+        state = detector.fitted_state()
+        if state is not None:
+            self.cache.save_arrays("fitted", key, state)
 
     def detect(self, dataset: Dataset, spec: str, perturbation: Perturbation, group: Group) -> pd.DataFrame:
         detector = self.detector(dataset, spec)
@@ -567,6 +584,7 @@ class Session:
             **provenance(),
             "weights": self.weights,
             "timings_s": dict(self.timings),
+            "detector_fits": self.fits,
             "harness_overhead": self.timings["total"] / inside if inside else None,
             "skipped": {"count": len(unique), "by_reason": dict(skipped),
                         "files": [{"file": f, "reason": r} for f, r in unique]},

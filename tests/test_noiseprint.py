@@ -358,3 +358,17 @@ def test_shipped_simcam_weights_are_the_default_and_load():
     with torch.no_grad():
         out = network(torch.rand(1, 1, 40, 40))
     assert out.shape == (1, 1, 40, 40) and torch.isfinite(out).all()
+
+
+def test_fitted_fingerprints_round_trip_through_the_cache(tmp_path):
+    from spoc_bench.cache import Cache
+
+    dataset = Tiny()
+    fitted = spoc_bench.build_detector("noiseprint", crop=32).fit(dataset)
+    Cache(tmp_path).save_arrays("fitted", "ab" * 20, fitted.fitted_state())
+    loaded = spoc_bench.build_detector("noiseprint", crop=32).load_fitted(Cache(tmp_path).load_arrays("fitted", "ab" * 20))
+    assert loaded.classes == fitted.classes and loaded.counts_ == fitted.counts_
+    assert torch.equal(loaded.fingerprints_, fitted.fingerprints_)
+    items = [dataset.read(s) for s in dataset.samples("defender-train") if s.id in ("q95-0", "q75-5")]
+    images, containers = to_tensor([i.pixels for i in items]), [i.container for i in items]
+    assert torch.equal(loaded.predict(images, containers), fitted.predict(images, containers))

@@ -6,10 +6,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import spoc_bench
+from spoc_bench.contracts import Detector
+from spoc_bench.registry import register_detector
 from spoc_bench.runner import balanced_choice, resolve_grid
 from pathlib import Path
 
@@ -180,3 +184,48 @@ def test_no_git_commit_for_an_installed_copy_or_without_git(tmp_path, monkeypatc
         assert git_checkout(installed) is None  # inside some repository, but not its spoc_bench folder
     monkeypatch.setenv("PATH", str(tmp_path / "plain"))  # no git at all
     assert "git" not in provenance() and provenance()["command"]["argv"]
+
+
+@register_detector("test-mean-colour")
+class MeanColour(Detector):
+    """A camera detector fitted on the dataset: each camera's mean colour (counts its fits)."""
+
+    task, fits = "camera", 0
+
+    def fit(self, dataset):
+        MeanColour.fits += 1
+        real = [item for item in dataset.items(dataset.samples("defender-train")) if item.sample.source == "real"]
+        self.classes_ = tuple(sorted({item.sample.camera for item in real}))
+        self.means_ = np.stack([np.mean([item.pixels.mean(axis=(0, 1)) for item in real if item.sample.camera == c],
+                                        axis=0) for c in self.classes_]).astype(np.float32) / 255
+        return self
+
+    @property
+    def classes(self):
+        return self.classes_
+
+    def fitted_state(self):
+        return {"classes": np.array(self.classes_), "means": self.means_}
+
+    def load_fitted(self, state):
+        self.classes_, self.means_ = tuple(str(c) for c in state["classes"]), state["means"]
+        return self
+
+    def predict(self, images, containers=None):
+        distances = torch.cdist(images.mean(dim=(2, 3)), torch.from_numpy(self.means_))
+        return (-distances * 100).softmax(dim=1)
+
+
+def test_fitted_detectors_are_cached_so_a_later_run_fits_nothing(demo_root, tmp_path, monkeypatch):
+    grid = dict(datasets=["demo"], data_root=str(demo_root), attacks=["identity"], detectors=["test-mean-colour"], n=4)
+    MeanColour.fits = 0
+    first = spoc_bench.run("smoke", perturbations="none", progress=False, **grid)
+    assert MeanColour.fits == 1 and first.manifest["detector_fits"] == 1
+    # a changed grid computes new rows with the cached fit: no fitting, the same numbers as a fresh fit
+    second = spoc_bench.run("smoke", perturbations="none,jpeg:90", progress=False, **grid)
+    assert MeanColour.fits == 1 and second.manifest["detector_fits"] == 0
+    assert second.manifest["timings_s"].get("detector_fit", 0) == 0
+    fresh = spoc_bench.run("smoke", perturbations="none,jpeg:90", cache=tmp_path / "fresh", progress=False, **grid)
+    assert MeanColour.fits == 2
+    pd.testing.assert_frame_equal(second.summary, fresh.summary)
+    pd.testing.assert_frame_equal(second.rows.drop(columns="path"), fresh.rows.drop(columns="path"))
