@@ -293,18 +293,19 @@ class Session:
         return getattr(self, method)(self.dataset(name), *arguments)
 
     def mark(self) -> tuple:
-        return len(self.row_keys), len(self.skipped), dict(self.timings)
+        return len(self.row_keys), len(self.skipped), dict(self.timings), self.fits
 
     def since(self, mark: tuple) -> dict:
         """What this session learnt since ``mark``, for :meth:`merge` into the run's own session."""
-        keys, skipped, timings = mark
-        return {"row_keys": self.row_keys[keys:], "skipped": self.skipped[skipped:],
+        keys, skipped, timings, fits = mark
+        return {"row_keys": self.row_keys[keys:], "skipped": self.skipped[skipped:], "fits": self.fits - fits,
                 "timings": {k: v - timings.get(k, 0.0) for k, v in self.timings.items()},
                 "configs": self.configs, "weights": self.weights}
 
     def merge(self, ledger: dict) -> None:
         self.row_keys += ledger["row_keys"]
         self.skipped += ledger["skipped"]
+        self.fits += ledger["fits"]
         for name, seconds in ledger["timings"].items():
             self.timings[name] += seconds
         self.configs.update(ledger["configs"])
