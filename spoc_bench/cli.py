@@ -133,8 +133,9 @@ def list_plugins(kind: Optional[str] = typer.Argument(None, help="attacks, detec
         else:
             fail(f"unknown kind {name!r}; use attacks, detectors, datasets, perturbations or presets")
         typer.secho(f"{name}:", bold=True)
+        width = max(16, *map(len, entries)) if entries else 16
         for entry, summary in entries.items():
-            typer.echo(f"  {entry:<16} {summary}")
+            typer.echo(f"  {entry:<{width}} {summary}")
 
 
 def split_values(values: Optional[List[str]]) -> Optional[List[str]]:
