@@ -44,6 +44,8 @@ from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
 
+from ._linear import from_state, standardised_logistic, state_of
+
 LUMA = np.array([0.299, 0.587, 0.114])
 EPSILON = 1e-12  # inside the log, as in the paper
 
@@ -78,10 +80,6 @@ class Dct(Detector):
         return dct_features(pixels, self.crop, self.grid)
 
     def fit(self, dataset: Dataset) -> "Dct":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         samples = [s for s in dataset.samples(self.split) if s.source == "real"
                    or (s.source == "synthetic" and (self.families is None or s.generator in self.families))]
         if self.families is not None:
@@ -98,9 +96,16 @@ class Dct(Detector):
             raise ValueError(f"dct: split {self.split!r} of {dataset.name!r} needs both real and synthetic images"
                              + (f" (families={list(self.families)})" if self.families is not None else ""))
         features = np.stack([feature for _, feature in read])
-        self.model_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, class_weight="balanced", max_iter=5000))
-        self.model_.fit(features, labels)
+        self.model_ = standardised_logistic(self.C).fit(features, labels)
         self.n_train_ = dict(real=int((labels == 0).sum()), synthetic=int(labels.sum()))
+        return self
+
+    def fitted_state(self) -> dict:
+        return {**state_of(self.model_), "n_train": np.array([self.n_train_["real"], self.n_train_["synthetic"]])}
+
+    def load_fitted(self, state: dict) -> "Dct":
+        self.model_ = from_state(state, self.C)
+        self.n_train_ = dict(real=int(state["n_train"][0]), synthetic=int(state["n_train"][1]))
         return self
 
     def predict(self, images, containers: Sequence[Container] | None = None):

@@ -18,6 +18,8 @@ from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
 
+from ._linear import from_state, standardised_logistic, state_of
+
 
 @register_detector("spectrum")
 class Spectrum(Detector):
@@ -36,10 +38,6 @@ class Spectrum(Detector):
         return ("real", "synthetic")
 
     def fit(self, dataset: Dataset) -> "Spectrum":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         samples = [s for s in dataset.samples(self.split) if s.source in ("real", "synthetic")]
         read = [(item.sample.source == "synthetic", azimuthal_profile(item.pixels, self.bins))
                 for item in self.fitting(dataset, samples, [], "classifier")]
@@ -47,8 +45,14 @@ class Spectrum(Detector):
         if len(set(labels)) < 2:
             raise ValueError(f"spectrum: split {self.split!r} of {dataset.name!r} needs both real and synthetic images")
         features = np.stack([feature for _, feature in read])
-        self.model_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, class_weight="balanced", max_iter=5000))
-        self.model_.fit(features, labels)
+        self.model_ = standardised_logistic(self.C).fit(features, labels)
+        return self
+
+    def fitted_state(self) -> dict:
+        return state_of(self.model_)
+
+    def load_fitted(self, state: dict) -> "Spectrum":
+        self.model_ = from_state(state, self.C)
         return self
 
     def predict(self, images, containers: Sequence[Container] | None = None):

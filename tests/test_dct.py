@@ -132,3 +132,16 @@ def test_dct_on_the_demo_dataset(demo_root):
     detector = spoc_bench.build_detector("dct", crop=128).fit(dataset)
     score, samples = scores(detector, dataset)
     assert roc_auc_score([s.source == "synthetic" for s in samples], score) > 0.95
+
+
+@pytest.mark.parametrize("name, options", [("dct", {"crop": SIZE, "block": 2}), ("spectrum", {})])
+def test_fitted_state_round_trips_through_the_cache(periodic, tmp_path, name, options):
+    from spoc_bench.cache import Cache
+
+    fitted = spoc_bench.build_detector(name, **options).fit(periodic)
+    Cache(tmp_path).save_arrays("fitted", "cd" * 20, fitted.fitted_state())
+    loaded = spoc_bench.build_detector(name, **options).load_fitted(Cache(tmp_path).load_arrays("fitted", "cd" * 20))
+    assert getattr(loaded, "n_train_", None) == getattr(fitted, "n_train_", None)
+    images = to_tensor([camera_like(11), upsampled(12, "nearest"), upsampled(13, "zeros")])
+    assert np.array_equal(loaded.predict(images).numpy(), fitted.predict(images).numpy())
+    assert not np.allclose(fitted.predict(images).numpy()[:, 1], fitted.predict(images).numpy()[0, 1])
