@@ -24,7 +24,7 @@ class OracleOnly(ColourClassifier):
     runner reads to build, key and call it (the oracle calls ``predict`` and reads ``classes``)."""
 
     def __init__(self):
-        pass
+        """Holds nothing of its own (not ColourClassifier's model): every answer comes from TRAPPED."""
 
     def __getattribute__(self, name):
         if name.startswith("__") or name in RUNNER_READS:
