@@ -84,7 +84,7 @@ def attacker_surrogate(dataset: str, cameras: Sequence[str], folder=None, device
 
 def surrogate_weights_id(dataset: str, folder=None) -> str:
     """The sha256 of both surrogates' weights (for cache keys), or ``missing``."""
-    from spoc_bench.shipped import verified_sha256, weights_path
+    from spoc_bench.weights import verified_sha256, weights_path
 
     paths = [weights_path("attack", "spoc", f"{dataset}-{name}", folder) for name in ("embedder", "constrained")]
     return "+".join(verified_sha256(p) for p in paths) if all(p.exists() for p in paths) else "missing"

@@ -59,7 +59,7 @@ import numpy as np
 
 from spoc_bench.contracts import Attack, Item, typical_container
 from spoc_bench.registry import register_attack
-from spoc_bench.shipped import load_weights, save_weights, verified_sha256, weights_path
+from spoc_bench.weights import load_weights, save_weights, verified_sha256, weights_path
 
 RECIPE = {"steps": 450, "batch": 16, "crop": 80, "margin": 8, "lr": 1e-3, "betas": (0.5, 0.999), "content": 80.0,
           "embedding": 1.0, "spectrum": 1.0, "adversarial": 0.1, "width": 32, "layers": 7, "residual_scale": 0.1, "period": 8,

@@ -41,23 +41,21 @@ def measure(kind: str, spec: str, batch: int, repeats: int, device: str) -> dict
     import torch
 
     import spoc_bench
-    from spoc_bench.runner import split_spec
+    from spoc_bench import registry
 
     dataset = spoc_bench.build_dataset("simcam")
     dataset.prepare()
     pixels, containers = images(dataset, batch)
-    name, tag = split_spec(spec)
     fit_seconds = 0.0
     if kind == "detector":
-        plugin = spoc_bench.build_detector(name, **({"weights": tag} if tag else {}))
-        plugin.device = device
+        plugin = registry.detectors.build_spec(spec, device)
         if plugin.needs_fit:
             started = time.perf_counter()
             plugin.fit(dataset)
             fit_seconds = time.perf_counter() - started
         run = lambda: plugin.predict(pixels, containers)  # noqa: E731
     else:
-        plugin = spoc_bench.build_attack(name, **({"device": device} if name == "spoc" else {}))
+        plugin = registry.attacks.build_spec(spec, device)
         samples = [s for s in dataset.samples("attacker") if s.source == "real" and s.camera == TARGET]
         plugin.fit(TARGET, target_samples=list(dataset.items(samples)))
         run = lambda: plugin(pixels)  # noqa: E731

@@ -79,7 +79,7 @@ def weights_file(family: str, folder: Path = WEIGHTS_DIR) -> Path:
 
 def load_generator(family: str, folder: Path = WEIGHTS_DIR):
     """The generator of ``family``, its weights verified against their manifest."""
-    from spoc_bench.shipped import read_safetensors
+    from spoc_bench.weights import read_safetensors
 
     path = weights_file(family, folder)
     if not path.exists():
@@ -93,7 +93,7 @@ def load_generator(family: str, folder: Path = WEIGHTS_DIR):
 @functools.lru_cache(maxsize=8)
 def weights_digest(families: tuple[str, ...]) -> str:
     """A short digest of the families' verified weight files (read once per process)."""
-    from spoc_bench.shipped import verified_sha256
+    from spoc_bench.weights import verified_sha256
 
     digests = "".join(verified_sha256(weights_file(f)) if weights_file(f).exists() else "missing" for f in families)
     return hashlib.sha256(digests.encode()).hexdigest()[:12]

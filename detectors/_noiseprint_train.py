@@ -118,7 +118,7 @@ def save_and_test(arrays: dict, manifest: dict, tag: str, out: str | None, datas
     """Write the weights and measure them once on defender-test (fingerprints from defender-train, on
     central windows of 256 px or the images' size where smaller)."""
     from spoc_bench.detectors.noiseprint import Noiseprint
-    from spoc_bench.shipped import save_weights
+    from spoc_bench.weights import save_weights
 
     path = save_weights({k: torch.as_tensor(v) for k, v in arrays.items()}, "detector", "noiseprint", tag,
                         manifest, out)

@@ -33,7 +33,7 @@ from spoc_bench.datasets.synthetic import FAMILIES as GENERATOR_FAMILIES
 from spoc_bench.detectors._training import (SIMCAM, adam_cosine, data_version, deterministic, simcam_dataset,
                                             write_manifest)
 from spoc_bench.images import Container
-from spoc_bench.shipped import ShippedDetectorWeights
+from spoc_bench.weights import ShippedDetectorWeights
 
 TRAIN_FAMILIES = ("transposed", "nearest")
 RECIPE = {"loss": "binary cross-entropy", "optimizer": "Adam", "lr": 1e-3, "lr_schedule": "cosine to 0", "batch": 32,
@@ -63,7 +63,7 @@ class SyntheticCNN(ShippedDetectorWeights, Detector):
     def network(self):
         if self._network is None:
             from spoc_bench.detectors._resnet import ResNet
-            from spoc_bench.shipped import load_weights
+            from spoc_bench.weights import load_weights
 
             state = load_weights("detector", self.name, self.weights, self.weights_dir)
             depth, width, stem_stride = state.pop("meta.arch").tolist()
@@ -122,7 +122,7 @@ def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple,
     import torch.nn.functional as F
 
     from spoc_bench.detectors._resnet import ResNet
-    from spoc_bench.shipped import save_weights
+    from spoc_bench.weights import save_weights
 
     started = time.perf_counter()
     dataset.prepare()

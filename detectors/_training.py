@@ -183,7 +183,7 @@ def defender_test_accuracy(detector: Detector, dataset: Dataset, batch: int = 16
 def save_and_test(cls, state: dict, tag: str, manifest: dict, folder: Path | None, dataset: Dataset, device: str,
                   log) -> list[Path]:
     """Save trained weights, then measure them once on defender-test (recorded, never used to choose)."""
-    from spoc_bench.shipped import save_weights
+    from spoc_bench.weights import save_weights
 
     path = save_weights(state, "detector", cls.name, tag, manifest, folder)
     detector = cls(weights=tag, weights_dir=str(path.parent))

@@ -63,7 +63,7 @@ import numpy as np
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
-from spoc_bench.shipped import ShippedDetectorWeights
+from spoc_bench.weights import ShippedDetectorWeights
 
 from ._training import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test,
                         simcam_dataset, training_split, unpack_classes)
@@ -150,7 +150,7 @@ class Bondi2017(ShippedDetectorWeights, Detector):
         """The frozen network (eval mode) on ``device``."""
         if self._network is None:
             from spoc_bench.detectors._bondi2017_net import BondiNet
-            from spoc_bench.shipped import load_weights
+            from spoc_bench.weights import load_weights
 
             state = load_weights("detector", NAME, self.weights, self.weights_dir)
             self._classes = unpack_classes(state.pop("meta.classes"))

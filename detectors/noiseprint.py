@@ -161,6 +161,15 @@ class Noiseprint(Detector):
         self._weights_id: str | None = None
 
     # ------------------------------------------------------------------------------- weights
+    @classmethod
+    def import_weights(cls, source, destination=None) -> dict:
+        """``spoc-bench weights import noiseprint PATH``: the official networks (a clone of
+        grip-unina/noiseprint, or ``.npz`` files) converted to safetensors in ``destination`` (default:
+        the cache's ``weights/noiseprint-grip``); returns the manifest, with ``destination``."""
+        from ._noiseprint_weights import import_noiseprint
+
+        return import_noiseprint(source, destination)
+
     @property
     def needs_fit(self) -> bool:
         return True  # the fingerprints come from the dataset, whatever the network's weights
@@ -168,14 +177,14 @@ class Noiseprint(Detector):
     def weight_files(self) -> dict:
         """``{quality: path}`` of the network files; a clear error where there are none."""
         if self._files is None and self.weights == "simcam":
-            from spoc_bench.shipped import load_weights, weights_path
+            from spoc_bench.weights import load_weights, weights_path
 
             path = weights_path("detector", "noiseprint", self.weights, self.weights_dir)
             if not path.exists():
                 load_weights("detector", "noiseprint", self.weights, self.weights_dir)  # raises its clear error
             self._files = {NON_JPEG_QUALITY: path}  # one network for every quality
         if self._files is None:
-            from spoc_bench.weights import noiseprint_dir, noiseprint_files
+            from ._noiseprint_weights import noiseprint_dir, noiseprint_files
 
             self._files = noiseprint_files(noiseprint_dir(self.weights_dir))
         return self._files
@@ -184,7 +193,7 @@ class Noiseprint(Detector):
         """sha256 over the (name, sha256) of every network file in the folder (the QF chosen per
         image depends on the images, so all of them may be used)."""
         if self._weights_id is None:
-            from spoc_bench.shipped import verified_sha256
+            from spoc_bench.weights import verified_sha256
 
             lines = "".join(f"{path.name}:{verified_sha256(path)}\n" for path in self.weight_files().values())
             self._weights_id = hashlib.sha256(lines.encode()).hexdigest()
@@ -216,7 +225,7 @@ class Noiseprint(Detector):
         """The frozen network of the file of ``quality`` (one of :meth:`weight_files`), on ``device``."""
         if quality not in self._networks:
             from spoc_bench.detectors._noiseprint_net import NoiseprintNet
-            from spoc_bench.weights import load_noiseprint
+            from ._noiseprint_weights import load_noiseprint
 
             self._networks[quality] = NoiseprintNet().load_arrays(load_noiseprint(self.weight_files()[quality]))
         return self._networks[quality].to(self.device)

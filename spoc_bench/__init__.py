@@ -2,7 +2,7 @@
 
     import spoc_bench
     result = spoc_bench.run("smoke", out="runs/smoke")       # rows and summary as DataFrames
-    detector = spoc_bench.build_detector("jpeg-table")
+    detector = spoc_bench.build_detector("noiseprint:grip")  # NAME[:TAG], the tag naming its weights
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from .registry import register_attack, register_dataset, register_detector
 __version__ = "0.1.0"
 
 
-def build_attack(name: str, **params):
-    return registry.attacks.build(name, **params)
+def build_attack(spec: str, **params):
+    return registry.attacks.build_spec(spec, **params)
 
 
-def build_detector(name: str, **params):
-    return registry.detectors.build(name, **params)
+def build_detector(spec: str, **params):
+    return registry.detectors.build_spec(spec, **params)
 
 
 def build_dataset(name: str, **params):

@@ -359,7 +359,7 @@ def attack_images(name: str = typer.Argument(..., help="an attack that needs no 
 
     check_writable(output, "--output")
     try:
-        attack = registry.attacks.build(name, **({"weights": weights} if weights else {}))
+        attack = registry.attacks.build_spec(f"{name}:{weights}" if weights else name)
         data = registry.datasets.build(dataset, **({"root": str(data_root)} if data_root else {}))
         data.prepare()
         manifest = attack_folder(attack, data, target, input, output)
@@ -391,9 +391,7 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
     if csv:
         check_writable(csv, "--csv", "file")
     try:
-        detector = registry.detectors.build(name, **({"weights": weights or tag} if weights or tag else {}))
-        if hasattr(detector, "device"):
-            detector.device = device
+        detector = registry.detectors.build_spec(f"{name}:{weights or tag}" if weights or tag else name, device)
         if detector.needs_fit:
             data = registry.datasets.build(dataset, **({"root": str(data_root)} if data_root else {}))
             data.prepare()
@@ -578,18 +576,19 @@ app.add_typer(weights_app, name="weights")
 
 
 @weights_app.command("import")
-def import_weights(name: str = typer.Argument(..., help="noiseprint"),
-                   source: Path = typer.Argument(..., help="a clone of grip-unina/noiseprint (or a folder of .npz)"),
+def import_weights(name: str = typer.Argument(..., help="a detector with an importer, e.g. noiseprint"),
+                   source: Path = typer.Argument(..., help="the upstream release: a clone of grip-unina/noiseprint "
+                                                           "(or a folder of .npz)"),
                    to: Optional[Path] = typer.Option(None, help="destination (default: the weights folder in the cache)")):
-    """Convert official weights (TensorFlow checkpoints, read without TensorFlow) to safetensors."""
-    from .weights import import_noiseprint
-
-    if name != "noiseprint":
-        fail(f"no importer for {name!r}; importers: noiseprint")
+    """Convert a detector's official weights to safetensors (its ``import_weights``; TensorFlow
+    checkpoints are read without TensorFlow)."""
+    importers = [n for n in registry.detectors.names() if hasattr(registry.detectors.get(n), "import_weights")]
+    if name not in importers:
+        fail(f"no importer for {name!r}; importers: {', '.join(importers)}")
     if to:
         check_writable(to, "--to")
     try:
-        manifest = import_noiseprint(source, to)
+        manifest = registry.detectors.get(name).import_weights(source, to)
     except (OSError, ValueError) as error:
         fail(str(error))
     typer.echo(f"wrote {len(manifest['files'])} networks to {manifest['destination']}")

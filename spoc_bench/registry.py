@@ -103,6 +103,22 @@ class Registry:
     def build(self, name: str, **params):
         return self.get(name)(**params)
 
+    def build_spec(self, spec: str, device: str | None = None, **params):
+        """The plugin ``spec`` names (``name`` or ``name:tag``, the tag being its weights), built with
+        ``params``, on ``device`` where the plugin has one."""
+        import inspect
+
+        name, tag = split_spec(spec)
+        if tag:
+            if "weights" not in inspect.signature(self.get(name).__init__).parameters:
+                raise ValueError(f"{self.kind} {spec!r}: {name!r} has no weights, so no tag after ':' "
+                                 f"(give it as {name!r})")
+            params = {**params, "weights": tag}
+        plugin = self.build(name, **params)
+        if device is not None and hasattr(plugin, "device"):
+            plugin.device = device
+        return plugin
+
     def _unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

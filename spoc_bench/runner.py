@@ -14,7 +14,6 @@ missing key.
 
 from __future__ import annotations
 
-import inspect
 import platform
 import time
 from collections import Counter, OrderedDict, defaultdict
@@ -36,7 +35,7 @@ from .presets import preset as preset_grid
 from .progress import bar, shown
 from .provenance import provenance
 from .registry import attacks, datasets, detectors, split_spec
-from .shipped import recorded
+from .weights import recorded
 from .tables import write_tables
 
 BATCH_SIZE = 32
@@ -201,11 +200,7 @@ def check_names(grid: Grid) -> None:
     parts = [part for spec in grid.attacks for part in chains.part_specs(spec)]
     for registry, specs in ((attacks, parts), (detectors, grid.detectors)):
         for spec in specs:
-            name, tag = split_spec(spec)
-            if tag and "weights" not in inspect.signature(registry.get(name).__init__).parameters:
-                raise ValueError(f"{registry.kind} {spec!r}: {name!r} has no weights, so no tag after ':' "
-                                 f"(give it as {name!r})")
-            registry.build(name, **({"weights": tag} if tag else {}))
+            registry.build_spec(spec)
 
 
 def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest: dict, dataset_for) -> None:
@@ -318,11 +313,7 @@ class Session:
         return chains.build(spec, self._build_plugin)
 
     def _build_plugin(self, spec: str) -> Attack:
-        name, tag = split_spec(spec)
-        attack: Attack = attacks.build(name, **({"weights": tag} if tag else {}))
-        if hasattr(attack, "device"):
-            attack.device = self.grid.device
-        return attack
+        return attacks.build_spec(spec, self.grid.device)
 
     @staticmethod
     def per_detector(spec: str) -> bool:
@@ -442,10 +433,7 @@ class Session:
     # ------------------------------------------------------------------------------ detectors
     def detector(self, dataset: Dataset, spec: str) -> Detector:
         if (dataset.name, spec) not in self._detectors:
-            name, tag = split_spec(spec)
-            detector = detectors.build(name, **({"weights": tag} if tag else {}))
-            if hasattr(detector, "device"):
-                detector.device = self.grid.device
+            detector = detectors.build_spec(spec, self.grid.device)
             self.configs[f"detector:{spec}"] = detector.config()
             self._detectors[(dataset.name, spec)] = detector
         return self._detectors[(dataset.name, spec)]

@@ -1,7 +1,6 @@
 """User errors: one clear line on stderr (the option or file, and what would be accepted), exit 2,
 never a traceback; damaged weights and cache entries are named, never used silently."""
 
-import json
 import logging
 import os
 import shutil
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 
 from conftest import save_jpeg, textured
 from spoc_bench.cli import app
-from spoc_bench.shipped import WeightsError, load_weights, read_safetensors, verified_sha256
+from spoc_bench.weights import WeightsError, load_weights, read_safetensors, verified_sha256
 
 runner = CliRunner()
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -85,12 +84,12 @@ def test_synthetic_generator_weights_are_verified(tmp_path):
 
 
 def test_verification_runs_once_per_file_version(tmp_path, monkeypatch):
-    import spoc_bench.shipped as shipped
+    import spoc_bench.weights as weights_module
 
     path = copy_shipped("attack", "spoc", "simcam-alpha-1", "attacks", tmp_path)
     calls = []
-    real = shipped.file_sha256
-    monkeypatch.setattr(shipped, "file_sha256", lambda p: calls.append(p) or real(p))
+    real = weights_module.file_sha256
+    monkeypatch.setattr(weights_module, "file_sha256", lambda p: calls.append(p) or real(p))
     first = verified_sha256(path)
     assert verified_sha256(path) == first and len(calls) == 1
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new version of the file
@@ -98,7 +97,7 @@ def test_verification_runs_once_per_file_version(tmp_path, monkeypatch):
 
 
 def random_noiseprint_npz(folder: Path, quality: int = 90) -> Path:
-    from spoc_bench.weights import noiseprint_shapes
+    from spoc_bench.detectors._noiseprint_weights import noiseprint_shapes
 
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,7 +107,7 @@ def random_noiseprint_npz(folder: Path, quality: int = 90) -> Path:
 
 
 def test_tampered_imported_noiseprint_names_the_import_command(tmp_path):
-    from spoc_bench.weights import import_noiseprint, load_noiseprint
+    from spoc_bench.detectors._noiseprint_weights import import_noiseprint, load_noiseprint
 
     import_noiseprint(random_noiseprint_npz(tmp_path / "npz"), tmp_path / "imported")
     path = tmp_path / "imported" / "noiseprint_qf90.safetensors"
@@ -119,11 +118,11 @@ def test_tampered_imported_noiseprint_names_the_import_command(tmp_path):
 
 
 def test_damaged_weights_through_the_cli_are_one_line(tmp_path, monkeypatch):
-    import spoc_bench.shipped as shipped
+    import spoc_bench.weights as weights_module
 
     path = copy_shipped("detector", "bondi2017", "simcam", "detectors", tmp_path / "weights")
     tamper(path)
-    monkeypatch.setattr(shipped, "weights_folder", lambda kind: tmp_path / "weights")
+    monkeypatch.setattr(weights_module, "weights_folder", lambda kind: tmp_path / "weights")
     save_jpeg(tmp_path / "in" / "a.jpg", textured(0, 128), 90)
     line = one_error_line(runner.invoke(app, ["detect", "bondi2017", "--input", str(tmp_path / "in")]))
     assert str(path) in line and "spoc-bench train detector bondi2017" in line

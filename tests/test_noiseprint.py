@@ -17,8 +17,9 @@ import torch
 import spoc_bench
 from spoc_bench.contracts import Dataset, Item, Sample
 from spoc_bench.images import Container, decode, encode, jpeg_container, to_tensor
-from spoc_bench.weights import (WeightsNotFoundError, import_noiseprint, load_noiseprint, noiseprint_shapes,
-                                read_sstable, read_tf_checkpoint, sha256_file, snappy_decompress)
+from spoc_bench.detectors._noiseprint_weights import import_noiseprint, load_noiseprint, noiseprint_shapes
+from spoc_bench.tf_checkpoint import read_sstable, read_tf_checkpoint, snappy_decompress
+from spoc_bench.weights import WeightsNotFoundError, file_sha256
 from spoc_bench.detectors._noiseprint_net import RECEPTIVE_FIELD, NoiseprintNet, tiled
 from spoc_bench.detectors.noiseprint import container_quality, ijg_table, jpeg_quality, nearest_quality
 from tests.conftest import textured
@@ -139,7 +140,7 @@ def test_tf_checkpoint_is_read_without_tensorflow(from_tf):
         assert set(converted.files) == set(imported) == set(noiseprint_shapes())
         assert max(float(np.abs(imported[k] - converted[k]).max()) for k in converted.files) < 1e-7
     entry = manifest["files"]["noiseprint_qf101.safetensors"]
-    assert entry["sha256"] == sha256_file(destination / "noiseprint_qf101.safetensors") and entry["quality"] == 101
+    assert entry["sha256"] == file_sha256(destination / "noiseprint_qf101.safetensors") and entry["quality"] == 101
     assert "TensorFlow" in entry["source"] and "GRIP-UNINA" in manifest["licence"]
     assert (destination / "LICENSE.txt").read_bytes() == (GRIP / "LICENSE.txt").read_bytes()
     assert json.loads((destination / "manifest.json").read_text())["files"] == manifest["files"]
@@ -310,7 +311,7 @@ def test_siamese_loss_rewards_positives_close_and_negatives_far():
 
 def test_training_a_couple_of_steps_writes_the_simcam_tag(tmp_path):
     from spoc_bench.detectors.noiseprint import Noiseprint
-    from spoc_bench.shipped import file_sha256
+    from spoc_bench.weights import file_sha256
 
     written = Noiseprint.train(steps=2, out=str(tmp_path / "w"), root=str(tmp_path / "data"), size=64, views=(4, 2, 2),
                                crops_per_photo=1, threads=1, log=lambda _: None)
@@ -345,7 +346,7 @@ def test_an_image_smaller_than_the_crop_is_compared_on_its_largest_central_windo
 
 
 def test_shipped_simcam_weights_are_the_default_and_load():
-    from spoc_bench.shipped import file_sha256, weights_path
+    from spoc_bench.weights import file_sha256, weights_path
 
     path = weights_path("detector", "noiseprint", "simcam")
     manifest = json.loads(path.with_suffix(".json").read_text())

@@ -60,3 +60,14 @@ def test_duplicate_names_are_refused(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(DuplicatePluginError, match="declared twice"):
         Registry("attack", "dupes").index()
+
+
+def test_build_spec_reads_the_tag_as_weights_and_sets_the_device():
+    from spoc_bench import registry
+
+    detector = registry.detectors.build_spec("bondi2017:w7", "cuda", patches=3)
+    assert detector.weights == "w7" and detector.device == "cuda" and detector.patches == 3
+    assert registry.detectors.build_spec("bondi2017").weights == "simcam"
+    assert not hasattr(registry.attacks.build_spec("jpeg-mimic", "cuda"), "device")
+    with pytest.raises(ValueError, match="'jpeg-mimic' has no weights"):
+        registry.attacks.build_spec("jpeg-mimic:x")

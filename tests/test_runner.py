@@ -155,7 +155,7 @@ def test_run_json_records_the_command_commit_machine_and_weights(demo_env, tmp_p
 
     import torch
 
-    from spoc_bench.shipped import file_sha256, weights_path
+    from spoc_bench.weights import file_sha256, weights_path
 
     grid = {**demo_env, "detectors": ["jpeg-table", "wang2020"], "perturbations": "none", "n": 4}
     spoc_bench.run("smoke", out=tmp_path / "out", progress=False, **grid)

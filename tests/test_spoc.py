@@ -163,7 +163,7 @@ SIMCAM_TARGETS = ["alpha-1", "alpha-2", "beta-1", "beta-2", "delta", "epsilon", 
 
 @pytest.mark.parametrize("target", SIMCAM_TARGETS)
 def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
-    from spoc_bench.shipped import file_sha256, weights_path
+    from spoc_bench.weights import file_sha256, weights_path
 
     path = weights_path("attack", "spoc", f"simcam-{target}")
     manifest = json.loads(path.with_suffix(".json").read_text())
@@ -182,7 +182,7 @@ def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
 
 @pytest.mark.parametrize("surrogate", ["embedder", "constrained"])
 def test_shipped_surrogate_manifests(surrogate):
-    from spoc_bench.shipped import weights_path
+    from spoc_bench.weights import weights_path
 
     manifest = json.loads(weights_path("attack", "spoc", f"simcam-{surrogate}").with_suffix(".json").read_text())
     assert manifest["classes"] == SIMCAM_TARGETS and manifest["data"]["split"] == "attacker"

@@ -88,7 +88,7 @@ def test_show_writes_a_sheet(tmp_path, demo_root):
 def test_shipped_weights_round_trip_with_manifest(tmp_path):
     import torch
 
-    from spoc_bench.shipped import file_sha256 as sha, load_weights, save_weights
+    from spoc_bench.weights import file_sha256 as sha, load_weights, save_weights
 
     path = save_weights({"w": torch.arange(4.0)}, "detector", "probe", "simcam", {"recipe": {"steps": 1}}, tmp_path)
     manifest = json.loads(path.with_suffix(".json").read_text())

@@ -9,7 +9,7 @@ import torch
 import spoc_bench
 from spoc_bench.detectors._resnet import ResNet
 from spoc_bench.detectors._synthetic_cnn import augment
-from spoc_bench.shipped import file_sha256, weights_path
+from spoc_bench.weights import file_sha256, weights_path
 
 SMALL = dict(size=64, views=(4, 2, 2), crops_per_photo=1)
 
