@@ -152,6 +152,23 @@ class Prnu(Detector):
         self.counts_ = dict(counts)
         return self
 
+    def fitted_state(self) -> dict:
+        state = {"devices": np.array(self.device_classes_), "models": np.array(self.device_models_),
+                 "counts": np.array([self.counts_[d] for d in self.device_classes_]),
+                 "skipped": np.array([f"{sample}\t{reason}" for sample, reason in self.skipped_], dtype=str)}
+        for index, device in enumerate(self.device_classes_):  # one array each: devices may differ in size
+            state[f"fingerprint_{index}"] = self.fingerprints_[device]
+        return state
+
+    def load_fitted(self, state: dict) -> "Prnu":
+        self.device_classes_ = tuple(str(d) for d in state["devices"])
+        self.device_models_ = tuple(str(m) for m in state["models"])
+        self.classes_ = tuple(sorted(set(self.device_models_)))
+        self.counts_ = {d: int(c) for d, c in zip(self.device_classes_, state["counts"])}
+        self.fingerprints_ = {d: state[f"fingerprint_{i}"] for i, d in enumerate(self.device_classes_)}
+        self.skipped_ = [tuple(str(entry).split("\t", 1)) for entry in state["skipped"]]
+        return self
+
     # ----------------------------------------------------------------------------------- matching
     def match(self, images, containers: Sequence[Container] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(pce, correlation)``, two ``[N, len(device_classes)]`` arrays: every image against every

@@ -93,6 +93,18 @@ def test_pce_of_a_pattern_with_itself_and_with_noise():
     assert abs(pce) < 20 and abs(rho) < 0.05
 
 
+def test_fitted_state_round_trips_through_the_cache(fitted, tmp_path):
+    from spoc_bench.cache import Cache
+
+    dataset, detector = fitted
+    Cache(tmp_path).save_arrays("fitted", "ef" * 20, detector.fitted_state())
+    loaded = spoc_bench.build_detector("prnu", **detector.config()).load_fitted(Cache(tmp_path).load_arrays("fitted", "ef" * 20))
+    assert loaded.device_classes == detector.device_classes and loaded.classes == detector.classes
+    assert loaded.counts_ == detector.counts_ and loaded.skipped_ == detector.skipped_
+    images = to_tensor([i.pixels for i in dataset.items(dataset.samples("defender-test"))])
+    assert np.array_equal(loaded.predict_device(images).numpy(), detector.predict_device(images).numpy())
+
+
 def test_prnu_names_the_device_with_a_high_pce(fitted):
     dataset, detector = fitted
     assert detector.classes == ("m1", "m2")
