@@ -17,42 +17,76 @@ def high_pass(images: torch.Tensor) -> torch.Tensor:
 
 
 class Generator(nn.Module):
-    """Full-resolution 3x3 convolutions (no down-sampling) predicting a bounded residual:
-    output = input + ``scale`` * tanh(residual), so the content stays.
+    """SpoC's generator: full-resolution 3x3 convolutions (no down-sampling, any image size) that
+    decide, per pixel and colour channel, how much of two given signals to apply to the image:
+
+    - ``fine``, the image's own finest band (the image minus its low-pass: where a generator's
+      up-sampling leaves its traces), taken away;
+    - ``residual``, the target camera's finest band for the same place (its demosaicing, noise,
+      sharpening and save, as ``trace-transplant`` picks them from the target's sample images), added:
+
+        change = sigmoid(b) * residual - sigmoid(a) * fine,   output = images + limit(change),
+
+    where ``limit`` scales each image's change down to a mean square of at most ``budget`` (the
+    quality bound, as a PSNR of ``-10 log10(budget)`` dB before the save). The generator writes no
+    texture of its own, only gains on the camera's own traces: what it learns from the attacker's
+    surrogates cannot be a pattern that only those surrogates take for the camera.
 
     The first layer's features get a learned bias per position in the ``period`` x ``period`` grid
-    (``period`` 8: the JPEG block, which also fixes the 2x2 colour-filter-array phase), tiled over the
-    image from its top-left corner. Convolutions alone are blind to where a pixel sits in that grid,
-    so without it the generator cannot write the phase-locked traces (demosaicing, JPEG blocks) that
-    camera fingerprints are made of. ``period`` 0 leaves it out.
+    (8: the JPEG block, which also fixes the 2x2 colour-filter phase), tiled from the top-left
+    corner, so the gains can depend on where a pixel sits in that grid; ``period`` 0 leaves it out.
+    The last layer starts at zero: every gain starts at one half.
     """
 
-    def __init__(self, layers: int = 7, width: int = 32, scale: float = 0.1, period: int = 8):
+    def __init__(self, layers: int = 5, width: int = 32, period: int = 8, budget: float = 10 ** -3.5, cell: int = 1):
         super().__init__()
-        self.first = nn.Conv2d(3, width, 3, padding=1)
+        self.first = nn.Conv2d(9, width, 3, padding=1)
         self.phase = nn.Parameter(torch.zeros(1, width, period, period)) if period else None
         blocks: list[nn.Module] = []
         for _ in range(layers - 2):
             blocks += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
-        blocks.append(nn.Conv2d(width, 3, 3, padding=1))
-        self.body, self.scale = nn.Sequential(*blocks), scale
+        blocks.append(nn.Conv2d(width, 6, 3, padding=1))
+        nn.init.zeros_(blocks[-1].weight)
+        nn.init.zeros_(blocks[-1].bias)
+        self.body = nn.Sequential(*blocks)
+        self.register_buffer("budget", torch.tensor(float(budget)))
+        self.register_buffer("cell", torch.tensor(int(cell)))
 
     @classmethod
-    def from_state(cls, state: dict, scale: float) -> "Generator":
+    def from_state(cls, state: dict) -> "Generator":
         period = state["phase"].shape[-1] if "phase" in state else 0
         layers = 1 + sum(1 for key in state if key.startswith("body.") and key.endswith(".weight"))
-        generator = cls(layers, state["first.weight"].shape[0], scale, period)
+        generator = cls(layers, state["first.weight"].shape[0], period, float(state["budget"]), int(state["cell"]))
         generator.load_state_dict(state)
         return generator
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.first(images)
+    def gains(self, images: torch.Tensor, fine: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``[N, 6, H, W]`` in (0, 1): the share of ``fine`` taken away (channels 0-2) and of
+        ``residual`` added (3-5)."""
+        features = self.first(torch.cat([images, fine * 10, residual * 10], 1))
         if self.phase is not None:
             height, width = features.shape[-2:]
             period = self.phase.shape[-1]
             tiled = self.phase.repeat(1, 1, -(-height // period), -(-width // period))
             features = features + tiled[..., :height, :width]
-        return images + self.scale * torch.tanh(self.body(F.relu(features)))
+        logits = self.body(F.relu(features))
+        cell = int(self.cell)
+        if cell > 1:  # one gain per cell x cell block: a coarse allocation that can write no pattern
+            height, width = logits.shape[-2:]
+            logits = F.interpolate(F.avg_pool2d(logits, cell, ceil_mode=True), scale_factor=cell, mode="nearest")
+            logits = logits[..., :height, :width]
+        return torch.sigmoid(logits)
+
+    def forward(self, images: torch.Tensor, fine: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        gains = self.gains(images, fine, residual)
+        change = gains[:, 3:] * residual - gains[:, :3] * fine
+        return images + limit(change, self.budget)
+
+
+def limit(change: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
+    """``change`` scaled down, image by image, to a mean square of at most ``budget``."""
+    power = change.square().mean(dim=(1, 2, 3), keepdim=True)
+    return change * torch.sqrt(budget / power.clamp(min=1e-12)).clamp(max=1)
 
 
 class Discriminator(nn.Module):

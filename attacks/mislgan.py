@@ -254,7 +254,9 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
 
     from ._diffjpeg import DiffJpeg, straight_round
     from ._spoc_nets import Discriminator, grid_crops
-    from .spoc import PhaseJudge, held_out, score
+    from spoc_bench.images import to_tensor
+
+    from .spoc import PhaseJudge, held_out, score, validate
 
     torch.manual_seed(seed)
     goal = cameras.index(target)
@@ -306,8 +308,12 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
         window.append({name: value.item() for name, value in terms.items()})
         if step % recipe["validate_every"] and step != recipe["steps"]:
             continue
+        generator.body.eval()
+        outputs = validate(lambda item: generator(to_tensor([item.pixels]).to(device)), kept_out, container, ensemble,
+                           judge, goal)
+        generator.body.train()
         check = {"step": step, **{name: round(float(np.mean([w[name] for w in window])), 5) for name in terms},
-                 **attacker_checks(generator, kept_out, container, ensemble, judge, goal)}
+                 **outputs}
         window = []
         checks.append(check)
         if best is None or score(check, recipe["min_psnr"]) > score(best[0], recipe["min_psnr"]):
@@ -320,30 +326,3 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
                 "crop": side, "attacker_validation": {"inputs": len(kept_out), "checks": checks,
                                                       "kept_step": best[0]["step"]}}
     return save_weights(best[1], "attack", "mislgan", f"{dataset}-{target}", manifest, out)
-
-
-def attacker_checks(generator: CfaGenerator, inputs: list[Item], container, ensemble: dict, judge, goal: int) -> dict:
-    """Whole held-out images through the generator and the real save: the share of them that each
-    surrogate and the phase judge name the target, and the mean PSNR to the input."""
-    import torch
-
-    from spoc_bench.images import save_as, to_tensor, to_uint8
-
-    from ._spoc_nets import tiles
-
-    device = next(generator.body.parameters()).device
-    named = {name: [] for name in [*ensemble, "phase_judge"]}
-    quality = []
-    generator.body.eval()
-    with torch.no_grad():
-        for item in inputs:  # one at a time: a dataset may mix sizes
-            before = to_tensor([item.pixels])
-            after = to_tensor([save_as(to_uint8(generator(before.to(device)).clamp(0, 1).cpu())[0], container)])
-            pieces = tiles(after, min(64, *after.shape[-2:])).to(device)
-            for name, model in ensemble.items():
-                named[name].append(int(model(pieces).log_softmax(1).mean(0).argmax()) == goal)
-            named["phase_judge"].append(int(judge.predict(after)[0]) == goal)
-            quality.append(-10 * np.log10(max(float(((after - before) ** 2).mean()), 1e-10)))
-    generator.body.train()
-    return {**{name: round(float(np.mean(votes)), 3) for name, votes in named.items()},
-            "psnr": round(float(np.mean(quality)), 2)}

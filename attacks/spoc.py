@@ -5,10 +5,17 @@ the detectors: only sample images of the target camera.
 
 Networks (``attacks/_spoc_nets.py``):
 
-- a **generator**: 7 full-resolution 3x3 convolutions (no down-sampling, any image size) predicting
-  a bounded residual, output = input + 0.1 tanh(.), with a learned bias per position of the 8x8
-  JPEG grid in its first layer (tiled from the top-left corner), so that it can write phase-locked
-  traces (demosaicing, JPEG blocks) that plain convolutions cannot place;
+- a **generator** that writes no texture of its own. For every input it is handed two signals: the
+  input's finest band (the input minus a 1-px Gaussian low-pass: where up-sampling leaves its
+  traces) and the target camera's finest band for the same place, block by block the residual of
+  the target's sample image whose content looks most alike (``trace-transplant``'s search: the
+  camera's own demosaicing, noise, sharpening and save for similar content). Five full-resolution
+  3x3 convolutions over the input and both signals give, per 16x16 block and colour channel, the
+  share of the input's band to take away and of the camera's to add; the change is then scaled
+  down, image by image, to a mean square of at most ``budget_psnr`` (35 dB before the save, about
+  32.5 dB after it). Content is kept by that hard budget rather than by a content loss. Gains on a
+  coarse grid can only allocate the budget between regions and between removing and adding; they
+  cannot draw a pattern that only the attacker's surrogates take for the camera;
 - a **discriminator**: the target camera's real patches against generated ones (both as saved
   files), on high-passed patches, spectrally normalised, PatchGAN logits averaged;
 - the attacker's **surrogates**, trained once, offline, on the attacker's own images (the
@@ -19,34 +26,30 @@ Networks (``attacks/_spoc_nets.py``):
 Every loss judges what the target camera's file would hold: the generator's output goes through a
 differentiable stand-in of the save (``attacks/_diffjpeg.py``: 8-bit samples, the target's JPEG tables
 and chroma subsampling, libjpeg's chroma interpolation; straight-through rounding). The generator
-minimises content (L1 to the input, x80) + camera (1 - cosine to the target's mean embedding, plus
-the cross-entropy of both surrogates towards the target, halved; x1) + residual spectrum (L1 between
-the log power spectra of the batch's high-passed luminance and of the target's images; x1) +
-non-saturating adversarial loss (x0.1); Adam 1e-3 (0.5, 0.999) with a cosine decay, batches of 16
-80-px crops of the attacker's synthetic images whose 64-px centre, on the 16-px grid, is all the
-losses see (so no crop border is in view: the generator cannot use one as a shortcut), 450 steps. The JPEG tables and
-subsampling are the target's most common ones among its sample images (``saves_like_target``: the
-attack's output is saved with them).
+minimises camera (1 - cosine to the target's mean embedding, plus the cross-entropy of both
+surrogates towards the target, halved; x1) + residual spectrum (L1 between the log power spectra of
+the batch's high-passed luminance and of the target's images; x1) + non-saturating adversarial loss
+(x0.1); Adam 1e-3 (0.5, 0.999) with a cosine decay, batches of 16 80-px crops of the attacker's
+synthetic images whose 64-px centre, on the 16-px grid, is all the losses see (so no crop border is
+in view), 225 steps. The JPEG tables and subsampling are the target's most common ones among its
+sample images (``saves_like_target``: the attack's output is saved with them).
 
 **Attacker-side validation** (nothing of the defender): every 4th scene of the attacker's split is
-held out of training; every ``validate_every`` steps the held-out inputs go whole through the generator
-and the real save, and the manifest records the share of them that each surrogate, and a
-``PhaseJudge`` that is in no loss (a logistic regression on residual statistics per 8x8 grid
-position, fitted on the attacker's real images), attribute to the target, with the PSNR. The
-generator kept is the checkpoint that the attacker ranks first by :func:`score` (the quality bound
-``min_psnr`` first, then the mean of those shares).
+held out of training; before training and every ``validate_every`` steps the held-out inputs go
+whole through the generator and the real save, and the manifest records the share of them that
+each surrogate, and a ``PhaseJudge`` that is in no loss (a logistic regression on residual
+statistics per 8x8 grid position, fitted on the attacker's real images), attribute to the target,
+with the PSNR. The generator kept is the checkpoint that the attacker ranks first by :func:`score`:
+the quality bound ``min_psnr`` first, then the phase judge (the model in no loss), then the
+surrogates.
 
-The shipped ``simcam`` generators pass that validation (most held-out outputs named the target by
-all three attacker models, at >= 32 dB) and still do not transfer to the defender's detectors: a
-deterministic generator writes a structured texture that the attacker's small models take for the
-camera (README, "SpoC"; ``docs/spoc-ablation.md``).
-
-Knowledge: ``target_samples`` only. The runner hands a black-box attack no detector, and training
-reads the ``attacker`` split alone. Weights: ``spoc-bench train attack spoc [-o target=NAME]`` trains
-the surrogates when missing, then one generator per target (every camera when none is named);
-stored as ``attacks/weights/spoc-<tag>-<target>.safetensors`` (and ``-embedder``, ``-constrained``)
-with manifests. The configurations tried, with their attacker-side figures, are in
-``docs/spoc-ablation.md``.
+Knowledge: ``target_samples`` only, for the camera residuals (at attack time, the images the runner
+hands it; in training, the target's images in the attacker split). The runner hands a black-box
+attack no detector, and training reads the ``attacker`` split alone. Weights: ``spoc-bench train
+attack spoc [-o target=NAME]`` trains the surrogates when missing, then one generator per target
+(every camera when none is named); stored as ``attacks/weights/spoc-<tag>-<target>.safetensors`` (and
+``-embedder``, ``-constrained``) with manifests. The configurations tried, with their attacker-side
+figures, are in ``docs/spoc-ablation.md``.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ from spoc_bench.contracts import Attack, Item, typical_container
 from spoc_bench.registry import register_attack
 from spoc_bench.weights import load_weights, save_weights, verified_sha256, weights_path
 
-RECIPE = {"steps": 450, "batch": 16, "crop": 80, "margin": 8, "lr": 1e-3, "betas": (0.5, 0.999), "content": 80.0,
-          "embedding": 1.0, "spectrum": 1.0, "adversarial": 0.1, "width": 32, "layers": 7, "residual_scale": 0.1, "period": 8,
+RECIPE = {"steps": 225, "batch": 16, "crop": 80, "margin": 8, "lr": 1e-3, "betas": (0.5, 0.999), "embedding": 1.0,
+          "spectrum": 1.0, "adversarial": 0.1, "width": 32, "layers": 5, "period": 0, "cell": 16, "budget_psnr": 35.0,
           "validate_every": 75, "min_psnr": 32.0}
 EMBEDDER_RECIPE = {"steps": 2000, "batch": 32, "crop": 64, "lr": 1e-3, "dim": 512, "width": 32}
 SURROGATE_RECIPE = {"steps": 800, "batch": 64, "crop": 64, "lr": 1e-3, "width": 48, "filters": 6}
@@ -86,19 +89,24 @@ class SpoC(Attack):
 
     def fit(self, target: str, target_samples: Sequence[Item] = (), **knowledge) -> "SpoC":
         from ._spoc_nets import Generator
+        from .trace_transplant import TraceTransplant
 
         super().fit(target, target_samples)
         state = load_weights("attack", "spoc", f"{self.weights}-{target}", self.weights_dir)
-        self.generator_ = Generator.from_state(state, RECIPE["residual_scale"]).eval().to(self.device)
+        self.generator_ = Generator.from_state(state).eval().to(self.device)
+        self.traces_ = TraceTransplant().fit(target, target_samples)
         return self
 
     def forward(self, images):
-        return self.generator_(images.to(self.device)).cpu()
+        import torch
+
+        signals = torch.stack([camera_signals(self.traces_, image.permute(1, 2, 0).double().numpy()) for image in images])
+        return self.generator_(*signals.to(self.device).split(3, dim=1)).cpu()
 
     @classmethod
     def train(cls, target: str | None = None, dataset: str = "simcam", dataset_options: dict | None = None,
               steps: int = RECIPE["steps"], batch: int = RECIPE["batch"], lr: float = RECIPE["lr"],
-              content: float = RECIPE["content"], adversarial: float = RECIPE["adversarial"],
+              budget_psnr: float = RECIPE["budget_psnr"], adversarial: float = RECIPE["adversarial"],
               embedding: float = RECIPE["embedding"], spectrum: float = RECIPE["spectrum"],
               validate_every: int = RECIPE["validate_every"],
               embedder_steps: int = EMBEDDER_RECIPE["steps"], surrogate_steps: int = SURROGATE_RECIPE["steps"],
@@ -129,9 +137,12 @@ class SpoC(Attack):
         if not weights_path("attack", "spoc", f"{dataset}-constrained", out).exists():
             written.append(train_constrained(real, cameras, surrogate_steps, **context))
         surrogates = load_surrogates(dataset, len(cameras), out, device)
-        recipe = {**RECIPE, "steps": steps, "batch": batch, "lr": lr, "content": content, "adversarial": adversarial,
+        recipe = {**RECIPE, "steps": steps, "batch": batch, "lr": lr, "budget_psnr": budget_psnr, "adversarial": adversarial,
                   "embedding": embedding, "spectrum": spectrum, "validate_every": validate_every}
-        for name in targets:
+        from tqdm import tqdm
+
+        # the bar's estimate of the time left is what the generators trained so far took
+        for name in tqdm(targets, desc="spoc: generators", unit="target", file=sys.stderr, disable=None):
             written.append(train_generator(surrogates, cameras, name, real, synthetic, recipe, **context))
         return written
 
@@ -223,6 +234,7 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
 
     from ._diffjpeg import DiffJpeg
     from ._spoc_nets import Discriminator, Generator, grid_crops
+    from .trace_transplant import TraceTransplant
 
     torch.manual_seed(seed)
     target_index = cameras.index(target)
@@ -232,11 +244,18 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
     container = typical_container([i.container for i in target_items])
     save = (DiffJpeg(container.qtables, container.subsampling) if container.is_jpeg else torch.nn.Identity()).to(device)
     scenes = sorted({i.sample.scene for i in synthetic})
-    inputs = [i.pixels for i in synthetic if not held_out(i.sample.scene, scenes)]
+    traces = TraceTransplant().fit(target, target_items)
+    with_signals = [(i, camera_signals(traces, i.pixels / 255.0)) for i in
+                    tqdm(synthetic, desc=f"spoc {target}: camera residuals", unit="image", file=sys.stderr,
+                         mininterval=2, disable=None)]
+    inputs = [signals.permute(1, 2, 0).mul(255).numpy() for i, signals in with_signals
+              if not held_out(i.sample.scene, scenes)]
     validation = [i for i in synthetic if held_out(i.sample.scene, scenes)] or synthetic
+    signals_of = {i.sample.id: signals for i, signals in with_signals}
     judge = PhaseJudge(real, cameras)
 
-    generator = Generator(recipe["layers"], recipe["width"], recipe["residual_scale"], recipe["period"]).to(device)
+    generator = Generator(recipe["layers"], recipe["width"], recipe["period"], 10 ** (-recipe["budget_psnr"] / 10),
+                          recipe["cell"]).to(device)
     discriminator = Discriminator(recipe["width"]).to(device)
     options = {"lr": recipe["lr"], "betas": recipe["betas"]}
     g_optimiser = torch.optim.Adam(generator.parameters(), **options)
@@ -256,13 +275,31 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
                                                    for _ in range(4)]).to(device)).detach()
     labels = torch.full((batch,), target_index, device=device)
     started, history, checks, best = time.perf_counter(), [], [], None
+
+    def checkpoint(step: int):
+        """Validate on the attacker's held-out inputs; keep the generator if the attacker ranks it first."""
+        nonlocal best
+        losses = dict(zip(("camera_loss", "spectrum_loss", "adversarial_loss"),
+                          (round(float(v), 4) for v in np.mean(history, axis=0)))) if history else {}
+        def attack(item):
+            return generator(*signals_of[item.sample.id][None].to(device).split(3, dim=1))
+
+        generator.eval()
+        check = {"step": step, **losses, **validate(attack, validation, container, surrogates, judge, target_index)}
+        generator.train()
+        checks.append(check)
+        if best is None or score(check, recipe["min_psnr"]) > score(best[0], recipe["min_psnr"]):
+            best = (check, {k: v.detach().clone() for k, v in generator.state_dict().items()})
+        log(f"spoc {target}: step {step}/{recipe['steps']}, " + ", ".join(f"{k} {v}" for k, v in check.items() if k != "step"))
+        return check
+
+    checkpoint(0)  # the untrained generator (every gain one half) is a candidate too
     bar = tqdm(range(recipe["steps"]), desc=f"spoc {target}", unit="step", file=sys.stderr, mininterval=2,
                disable=None)
     for step in bar:
         crops = grid_crops(inputs, batch, size, rng, grid=16, margin=margin).to(device)
         reals = grid_crops(target_pixels, batch, size - 2 * margin, rng, grid=16).to(device)
-        kept = crops[..., centre, centre]
-        saved = save(generator(crops)[..., centre, centre])  # every loss judges the saved file's pixels
+        saved = save(generator(*crops.split(3, dim=1))[..., centre, centre])  # every loss judges the saved file's pixels
         d_loss = F.softplus(-discriminator(reals)).mean() + F.softplus(discriminator(saved.detach())).mean()
         d_optimiser.zero_grad()
         d_loss.backward()
@@ -273,25 +310,16 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
                        + F.cross_entropy(constrained(saved), labels)) / 2
         adversarial_loss = F.softplus(-discriminator(saved)).mean()
         spectrum_loss = (residual_spectrum(saved) - target_spectrum).abs().mean()
-        content_loss = (saved - kept).abs().mean()
-        g_loss = (recipe["content"] * content_loss + recipe["embedding"] * camera_loss
-                  + recipe["spectrum"] * spectrum_loss + recipe["adversarial"] * adversarial_loss)
+        g_loss = (recipe["embedding"] * camera_loss + recipe["spectrum"] * spectrum_loss
+                  + recipe["adversarial"] * adversarial_loss)
         g_optimiser.zero_grad()
         g_loss.backward()
         g_optimiser.step()
         decay.step()
-        history = (history + [(content_loss.item(), camera_loss.item(), spectrum_loss.item(),
-                               adversarial_loss.item())])[-50:]
+        history = (history + [(camera_loss.item(), spectrum_loss.item(), adversarial_loss.item())])[-50:]
         if (step + 1) % recipe["validate_every"] == 0 or step + 1 == recipe["steps"]:
-            l1, camera, spectral, adversarial = np.mean(history, axis=0)
-            check = {"step": step + 1, "l1": round(float(l1), 5), "camera_loss": round(float(camera), 4),
-                     "spectrum_loss": round(float(spectral), 4), "adversarial_loss": round(float(adversarial), 4),
-                     **validate(generator, validation, container, surrogates, judge, target_index)}
-            checks.append(check)
-            if best is None or score(check, recipe["min_psnr"]) > score(best[0], recipe["min_psnr"]):
-                best = (check, {k: v.detach().clone() for k, v in generator.state_dict().items()})
+            check = checkpoint(step + 1)
             bar.set_postfix(judge=check["phase_judge"], psnr=check["psnr"])
-            log(f"spoc {target}: step {step + 1}/{recipe['steps']}, " + ", ".join(f"{k} {v}" for k, v in check.items() if k != "step"))
     manifest = {"recipe": recipe, "target": target, "data": {"dataset": dataset, "split": "attacker", **config},
                 "saved_as": {"qtables": container.qtables, "subsampling": container.subsampling},
                 "training_seconds": round(time.perf_counter() - started, 1), "device": device, "seed": seed,
@@ -313,10 +341,11 @@ def residual_spectrum(images):
 
 
 def score(check: dict, min_psnr: float) -> tuple:
-    """How the attacker ranks checkpoints: first whether the quality bound is met, then the mean
-    share of held-out outputs that its surrogates and its phase judge attribute to the target."""
-    hits = [check[name] for name in ("embedder", "constrained", "phase_judge")]
-    return check["psnr"] >= min_psnr, float(np.mean(hits)), check["psnr"]
+    """How the attacker ranks checkpoints: first whether the quality bound is met, then the share of
+    held-out outputs that its phase judge (a model in no loss: the attacker's estimate of transfer)
+    attributes to the target, then the mean share of the surrogates in the loss, then the PSNR."""
+    surrogates = float(np.mean([check["embedder"], check["constrained"]]))
+    return check["psnr"] >= min_psnr, check["phase_judge"], surrogates, check["psnr"]
 
 
 # ----------------------------------------------------------------------- attacker-side validation
@@ -353,28 +382,37 @@ class PhaseJudge:
         return self.model.predict(phase_features(images))
 
 
-def validate(generator, inputs: list[Item], container, surrogates: dict, judge: PhaseJudge, target: int) -> dict:
-    """Full held-out inputs through the generator and the real save (8-bit, the target's JPEG):
-    the share each surrogate (mean log-probability over 64-px tiles) and the phase judge give the
-    target, and the PSNR to the input."""
+def camera_signals(traces, image: np.ndarray):
+    """``[9, H, W]`` float32 for one ``[H, W, 3]`` image in [0, 1]: the image, its finest band (the
+    image minus ``traces``' low-pass) and the target camera's residual for the same place (the
+    residual of the target's block most alike in content), as :class:`~._spoc_nets.Generator` takes them."""
+    import torch
+
+    content, residual = traces.parts(image)
+    pixels = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+    return torch.cat([pixels, pixels - content, residual])
+
+
+def validate(attack, inputs: list[Item], container, surrogates: dict, judge: PhaseJudge, target: int) -> dict:
+    """Whole held-out inputs through ``attack`` (an item -> its output, ``[1, 3, H, W]``) and the real
+    save (8-bit, the target's JPEG): the share of them that each surrogate (mean log-probability over
+    64-px tiles) and the phase judge name the target, and the mean PSNR to the input."""
     import torch
 
     from spoc_bench.images import save_as, to_tensor, to_uint8
 
     from ._spoc_nets import tiles
 
-    device = next(generator.parameters()).device
-    generator.eval()
     hits, psnrs = {name: [] for name in [*surrogates, "phase_judge"]}, []
     with torch.no_grad():
         for item in inputs:  # one by one: real datasets mix image sizes
             pixels = to_tensor([item.pixels])
-            output = generator(pixels.to(device)).clamp(0, 1).cpu()
+            output = attack(item).clamp(0, 1).cpu()
             saved = to_tensor([save_as(p, container) for p in to_uint8(output)])
-            patches = tiles(saved, min(64, *saved.shape[-2:])).to(device)
             for name, model in surrogates.items():
+                device = next(model.parameters()).device
+                patches = tiles(saved, min(64, *saved.shape[-2:])).to(device)
                 hits[name].append(model(patches).log_softmax(1).mean(0).argmax().item() == target)
             hits["phase_judge"].append(judge.predict(saved)[0] == target)
             psnrs.append(10 * np.log10(1 / max(float(((saved - pixels) ** 2).mean()), 1e-10)))
-    generator.train()
     return {**{name: round(float(np.mean(h)), 3) for name, h in hits.items()}, "psnr": round(float(np.mean(psnrs)), 2)}

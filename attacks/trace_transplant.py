@@ -76,6 +76,15 @@ class TraceTransplant(Attack):
     def transplant(self, image: np.ndarray):
         """One ``[H, W, 3]`` image in [0, 1] -> its content plus the nearest blocks' residuals, ``[3, H, W]``."""
         import torch
+
+        content, residual = self.parts(image)
+        original = torch.from_numpy(image).permute(2, 0, 1).float()
+        return original + self.strength * (content + residual - original)
+
+    def parts(self, image: np.ndarray):
+        """One ``[H, W, 3]`` image in [0, 1] -> ``(content, residual)``: its low-pass, and the residuals
+        of the target's blocks nearest to it in content; both ``[3, H, W]`` float32, in [0, 1] units."""
+        import torch
         import torch.nn.functional as F
 
         height, width = image.shape[:2]
@@ -85,9 +94,8 @@ class TraceTransplant(Attack):
         nearest = (self.norms_[None] - 2 * queries @ self.windows_.T).argmin(1)
         chosen = self.residuals_[nearest].T.unsqueeze(0)  # [1, 3 * tile * tile, blocks]
         residual = F.fold(chosen, padded.shape[:2], self.tile, stride=self.tile)[0]
-        output = torch.from_numpy(content).permute(2, 0, 1).float() + residual
-        original = torch.from_numpy(padded).permute(2, 0, 1).float()
-        return ((original + self.strength * (output - original)) / 255)[:, :height, :width]
+        content = torch.from_numpy(content).permute(2, 0, 1).float()
+        return content[:, :height, :width] / 255, residual[:, :height, :width] / 255
 
     def split(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(content, residual)`` of ``[H, W, 3]`` 8-bit-scaled pixels: a Gaussian low-pass and the rest."""

@@ -28,19 +28,22 @@ def test_training_writes_embedder_and_generator_with_manifests(trained):
                                          "spoc-simcam-gamma.safetensors"]
     manifest = json.loads((folder / "spoc-simcam-gamma.json").read_text())
     assert manifest["target"] == "gamma" and manifest["data"]["split"] == "attacker"
-    assert manifest["recipe"]["content"] == 80.0 and manifest["recipe"]["adversarial"] == 0.1
+    assert manifest["recipe"]["budget_psnr"] == 35.0 and manifest["recipe"]["adversarial"] == 0.1
     assert manifest["saved_as"]["subsampling"] == "4:2:0" and manifest["crop"] == 48  # 64-px images: a 32-px centre on the 16-px grid
     checks = manifest["attacker_validation"]["checks"]
-    assert [c["step"] for c in checks] == [20, 40, 60]
-    assert set(checks[0]) >= {"embedder", "constrained", "phase_judge", "psnr", "camera_loss"}
+    assert [c["step"] for c in checks] == [0, 20, 40, 60]  # 0: the untrained generator
+    assert set(checks[1]) >= {"embedder", "constrained", "phase_judge", "psnr", "camera_loss"}
     embedder = json.loads((folder / "spoc-simcam-embedder.json").read_text())
     assert len(embedder["classes"]) == 8 and embedder["recipe"]["dim"] == 512
 
 
-def test_training_lowers_the_generators_camera_loss(trained):
+def test_training_lowers_the_generators_losses(trained):
     folder, _ = trained
     checks = json.loads((folder / "spoc-simcam-gamma.json").read_text())["attacker_validation"]["checks"]
-    assert checks[-1]["camera_loss"] < 0.9 * checks[0]["camera_loss"]
+    assert "camera_loss" not in checks[0]  # step 0: the untrained generator, no loss yet
+    # 16-px gains on real residuals can only move the budget around: the losses fall by 3-9 % here
+    for loss in ("camera_loss", "spectrum_loss"):
+        assert checks[-1][loss] < checks[1][loss]
 
 
 def test_attack_keeps_size_content_and_saves_like_the_target(trained):
@@ -50,11 +53,14 @@ def test_attack_keeps_size_content_and_saves_like_the_target(trained):
     from spoc_bench.contracts import Item, Sample
 
     target_container = jpeg_container(92, "4:2:0", make="Gamma", model="gamma")
-    sample_item = Item(Sample("t", "attacker", "real", camera="gamma"), np.zeros((8, 8, 3), np.uint8), target_container)
+    camera = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    sample_item = Item(Sample("t", "attacker", "real", camera="gamma"), camera, target_container)
     attack.fit("gamma", [sample_item])
     images = to_tensor([np.random.default_rng(0).integers(0, 256, (72, 40, 3), dtype=np.uint8)])
     out = attack(images)
-    assert out.shape == images.shape and (out - images).abs().max() <= 0.1 + 1e-6 and (out != images).any()
+    mean_square = float(((out - images) ** 2).mean())
+    assert out.shape == images.shape and (out != images).any()
+    assert mean_square <= 10 ** -3.5 * (1 + 1e-4)  # the quality budget: 35 dB before the save
     saved = attack.save(out, [Item(Sample("s", "defender-test", "synthetic"), np.zeros((72, 40, 3), np.uint8),
                                    jpeg_container(90))])
     assert saved[0][1] == target_container
@@ -71,28 +77,45 @@ def test_generator_is_fully_convolutional_and_differentiable():
     from spoc_bench.attacks._spoc_nets import Discriminator, Embedder, Generator
 
     generator = Generator()
-    assert sum(isinstance(m, torch.nn.Conv2d) for m in generator.modules()) == 7
-    images = torch.rand(2, 3, 40, 56, requires_grad=True)
-    generator(images).sum().backward()
-    assert images.grad is not None and images.grad.shape == images.shape
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in generator.modules()) == 5
+    images, fine, residual = (torch.rand(2, 3, 40, 56, requires_grad=True) for _ in range(3))
+    generator(images, fine, residual).sum().backward()
+    assert images.grad is not None and images.grad.shape == images.shape and residual.grad.abs().sum() > 0
     assert Discriminator()(torch.rand(2, 3, 64, 64)).shape == (2,)
     assert Embedder(8).embedding(torch.rand(2, 3, 64, 64)).shape == (2, 512)
 
 
-def test_generator_writes_phase_locked_traces():
-    """The learned 8x8 phase bias: a flat image comes out with a pattern of period 8, not a flat one."""
+def test_generator_applies_the_camera_residual_within_its_budget():
+    """Untrained, every gain is one half: half the residual added, half the finest band taken away,
+    the change scaled down to the budget when it exceeds it."""
+    from spoc_bench.attacks._spoc_nets import Generator
+
+    generator = Generator(budget=1e-4)
+    images, fine = torch.full((1, 3, 32, 32), 0.5), torch.zeros(1, 3, 32, 32)
+    residual = 0.01 * torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        small = generator(images, fine, residual)
+        large = generator(images, fine - residual, 10 * residual)
+    assert torch.allclose(small - images, residual / 2, atol=1e-7)
+    assert abs(float(((large - images) ** 2).mean()) - 1e-4) < 1e-7  # 40 dB before the save
+
+
+def test_generator_gains_are_phase_locked_and_reload():
+    """The learned 8x8 phase bias: on a flat image and a flat residual the change has period 8."""
     from spoc_bench.attacks._spoc_nets import Generator
 
     generator = Generator(period=8)
     with torch.no_grad():
         generator.phase.normal_()
-        out = generator(torch.full((1, 3, 32, 32), 0.5))
+        generator.body[-1].weight.normal_(0, 0.1)
+        images, fine, residual = torch.full((1, 3, 32, 32), 0.5), torch.zeros(1, 3, 32, 32), torch.full((1, 3, 32, 32), 0.01)
+        out = generator(images, fine, residual)
     centre = out[0, :, 8:24, 8:24]  # away from the zero padding
     assert torch.allclose(centre[..., :8, :8], centre[..., 8:, 8:], atol=1e-6)
-    assert centre.std() > 1e-3
-    state = generator.state_dict()
-    assert torch.equal(Generator.from_state(state, 0.1)(out), generator(out))
-    assert Generator.from_state(Generator(period=0).state_dict(), 0.1).phase is None
+    assert centre.std() > 1e-5
+    again = Generator.from_state(generator.state_dict())
+    assert torch.equal(again(images, fine, residual), out) and float(again.budget) == float(generator.budget)
+    assert Generator.from_state(Generator(period=0).state_dict()).phase is None
 
 
 @pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:2", "4:2:0"])
@@ -169,15 +192,19 @@ def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
     manifest = json.loads(path.with_suffix(".json").read_text())
     assert manifest["target"] == target and manifest["data"]["split"] == "attacker"
     assert manifest["sha256"] == file_sha256(path) and path.stat().st_size < 1_000_000
-    attack = spoc_bench.build_attack("spoc")
-    attack.fit(target, [])
+    from spoc_bench.contracts import Item, Sample
     from spoc_bench.datasets._scenes import load_photo
 
-    images = to_tensor([(load_photo("coffee", 0.5)[:96, :128] * 255).round().astype(np.uint8)])
+    photo = (load_photo("coffee", 0.5) * 255).round().astype(np.uint8)
+    noisy = np.clip(photo + np.random.default_rng(0).normal(0, 6, photo.shape), 0, 255).astype(np.uint8)
+    samples = [Item(Sample("s", "attacker", "real", camera=target), noisy[:64, :64], jpeg_container(92))]
+    attack = spoc_bench.build_attack("spoc")
+    attack.fit(target, samples)
+    images = to_tensor([photo[:96, :128]])
     with torch.no_grad():
         out = attack(images)
     psnr = 10 * np.log10(1 / float(((out - images) ** 2).mean()))
-    assert out.shape == images.shape and 25 < psnr < 60  # it changes the image, and keeps it (28.0-48.7 dB, unsaved)
+    assert out.shape == images.shape and 34.9 < psnr < 60  # it changes the image, within its 35 dB budget
 
 
 @pytest.mark.parametrize("surrogate", ["embedder", "constrained"])
@@ -200,3 +227,5 @@ def test_attacker_validation_holds_out_whole_scenes_and_ranks_quality_first():
     better_but_blurred = {"embedder": 1.0, "constrained": 1.0, "phase_judge": 1.0, "psnr": 31.0}
     assert score(good, 32.0) > score(better_but_blurred, 32.0)
     assert score({**good, "phase_judge": 0.8}, 32.0) > score(good, 32.0)
+    judged_better = {**good, "embedder": 0.0, "constrained": 0.0, "phase_judge": 0.6}  # the model in no loss first
+    assert score(judged_better, 32.0) > score(good, 32.0)
