@@ -148,3 +148,23 @@ def test_cli_lists_it_as_black_box_and_trains_it_with_options():
     assert listed.exit_code == 0 and "black-box" in line
     wrong = runner.invoke(app, ["train", "attack", "mislgan", "-o", "stepz=3"])
     assert wrong.exit_code == 2 and "target" in wrong.output and "steps" in wrong.output
+
+
+SIMCAM_TARGETS = ["alpha-1", "alpha-2", "beta-1", "beta-2", "delta", "epsilon", "gamma", "zeta"]
+
+
+@pytest.mark.parametrize("target", SIMCAM_TARGETS)
+def test_shipped_generator_for_every_simcam_camera(target):
+    from spoc_bench.datasets._scenes import load_photo
+    from spoc_bench.weights import file_sha256, weights_path
+
+    path = weights_path("attack", "mislgan", f"simcam-{target}")
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["target"] == target and manifest["data"]["split"] == "attacker"
+    assert manifest["sha256"] == file_sha256(path) and manifest["layout"] in ("RGGB", "GRBG", "GBRG", "BGGR")
+    attack = spoc_bench.build_attack("mislgan").fit(target, [])
+    images = to_tensor([(load_photo("coffee", 0.5)[:96, :128] * 255).round().astype(np.uint8)])
+    with torch.no_grad():
+        out = attack(images)
+    psnr = 10 * np.log10(1 / float(((out - images) ** 2).mean()))
+    assert out.shape == images.shape and 25 < psnr < 60
