@@ -281,6 +281,7 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
         nonlocal best
         losses = dict(zip(("camera_loss", "spectrum_loss", "adversarial_loss"),
                           (round(float(v), 4) for v in np.mean(history, axis=0)))) if history else {}
+
         def attack(item):
             return generator(*signals_of[item.sample.id][None].to(device).split(3, dim=1))
 
