@@ -1,4 +1,5 @@
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,18 @@ def demo_run(demo_root, tmp_path_factory):
                    detectors=["jpeg-table", "spectrum"], perturbations="none,jpeg:90", n=12,
                    out=folder / "run", cache=folder / "cache", progress=False)
     return folder / "run"
+
+
+SIMCAM_TARGETS = ["alpha-1", "alpha-2", "beta-1", "beta-2", "delta", "epsilon", "gamma", "zeta"]
+
+
+def shipped_attack_manifest(name: str, target: str) -> dict:
+    """The manifest of an attack's shipped weights for a simcam target, checked: its target, the
+    attacker split, the file's sha256 and a size fit for the repository."""
+    from spoc_bench.weights import file_sha256, weights_path
+
+    path = weights_path("attack", name, f"simcam-{target}")
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["target"] == target and manifest["data"]["split"] == "attacker"
+    assert manifest["sha256"] == file_sha256(path) and path.stat().st_size < 1_000_000
+    return manifest

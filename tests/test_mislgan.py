@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import spoc_bench
 from spoc_bench.contracts import Item, Sample
 from spoc_bench.images import jpeg_container, to_tensor
+from tests.conftest import SIMCAM_TARGETS, shipped_attack_manifest
 
 SMALL = dict(size=64, views=(2, 1, 2), crops_per_photo=1, workers=1)
 LAYOUTS = {"RGGB", "GRBG", "GBRG", "BGGR"}
@@ -150,18 +151,11 @@ def test_cli_lists_it_as_black_box_and_trains_it_with_options():
     assert wrong.exit_code == 2 and "target" in wrong.output and "steps" in wrong.output
 
 
-SIMCAM_TARGETS = ["alpha-1", "alpha-2", "beta-1", "beta-2", "delta", "epsilon", "gamma", "zeta"]
-
-
 @pytest.mark.parametrize("target", SIMCAM_TARGETS)
 def test_shipped_generator_for_every_simcam_camera(target):
     from spoc_bench.datasets._scenes import load_photo
-    from spoc_bench.weights import file_sha256, weights_path
 
-    path = weights_path("attack", "mislgan", f"simcam-{target}")
-    manifest = json.loads(path.with_suffix(".json").read_text())
-    assert manifest["target"] == target and manifest["data"]["split"] == "attacker"
-    assert manifest["sha256"] == file_sha256(path) and manifest["layout"] in ("RGGB", "GRBG", "GBRG", "BGGR")
+    assert shipped_attack_manifest("mislgan", target)["layout"] in ("RGGB", "GRBG", "GBRG", "BGGR")
     attack = spoc_bench.build_attack("mislgan").fit(target, [])
     images = to_tensor([(load_photo("coffee", 0.5)[:96, :128] * 255).round().astype(np.uint8)])
     with torch.no_grad():

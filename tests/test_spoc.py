@@ -6,6 +6,7 @@ import torch
 
 import spoc_bench
 from spoc_bench.images import jpeg_container, to_tensor
+from tests.conftest import SIMCAM_TARGETS, shipped_attack_manifest
 
 SMALL = dict(size=64, views=(2, 1, 2), crops_per_photo=1, workers=1)
 
@@ -181,17 +182,9 @@ def test_show_attack_draws_a_row_per_input_and_target(trained, tmp_path):
         assert sheet.width > 1000 and sheet.height >= 2 * 200
 
 
-SIMCAM_TARGETS = ["alpha-1", "alpha-2", "beta-1", "beta-2", "delta", "epsilon", "gamma", "zeta"]
-
-
 @pytest.mark.parametrize("target", SIMCAM_TARGETS)
 def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
-    from spoc_bench.weights import file_sha256, weights_path
-
-    path = weights_path("attack", "spoc", f"simcam-{target}")
-    manifest = json.loads(path.with_suffix(".json").read_text())
-    assert manifest["target"] == target and manifest["data"]["split"] == "attacker"
-    assert manifest["sha256"] == file_sha256(path) and path.stat().st_size < 1_000_000
+    shipped_attack_manifest("spoc", target)
     from spoc_bench.contracts import Item, Sample
     from spoc_bench.datasets._scenes import load_photo
 
