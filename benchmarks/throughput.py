@@ -24,7 +24,7 @@ import time
 
 DETECTORS = ("jpeg-table", "spectrum", "dct", "wang2020", "gragnaniello2021", "prnu", "bondi2017", "mislnet",
              "noiseprint:simcam", "noiseprint:grip")
-ATTACKS = ("identity", "spoc", "jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match", "trace-transplant")
+ATTACKS = ("identity", "spoc", "mislgan", "jpeg-mimic", "prnu-copy", "cfa-resynth", "spectral-match", "trace-transplant")
 TARGET = "alpha-1"
 
 
