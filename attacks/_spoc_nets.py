@@ -32,10 +32,12 @@ class Generator(nn.Module):
     texture of its own, only gains on the camera's own traces: what it learns from the attacker's
     surrogates cannot be a pattern that only those surrogates take for the camera.
 
-    The first layer's features get a learned bias per position in the ``period`` x ``period`` grid
-    (8: the JPEG block, which also fixes the 2x2 colour-filter phase), tiled from the top-left
-    corner, so the gains can depend on where a pixel sits in that grid; ``period`` 0 leaves it out.
-    The last layer starts at zero: every gain starts at one half.
+    ``cell`` > 1 averages the gains' logits over ``cell`` x ``cell`` blocks from the top-left corner
+    (SpoC's recipe: 16), so the gains can only allocate the budget between regions, not draw a
+    pattern. The first layer's features can get a learned bias per position in the ``period`` x
+    ``period`` grid (8: the JPEG block, which also fixes the 2x2 colour-filter phase), tiled from the
+    top-left corner; ``period`` 0 (SpoC's recipe) leaves it out. The last layer starts at zero:
+    every gain starts at one half.
     """
 
     def __init__(self, layers: int = 5, width: int = 32, period: int = 8, budget: float = 10 ** -3.5, cell: int = 1):
