@@ -25,8 +25,24 @@ class LayoutDataset(Dataset):
     def __init__(self):
         self.skipped: list[tuple[str, str]] = []
         self._samples: list[Sample] | None = None
+        self._split_report: dict | None = None
+
+    def split_report(self) -> dict | None:
+        if self._samples is None:
+            self.prepare()
+        return self._split_report
+
+    def split_devices(self, samples: list[Sample], shot: Callable[[Sample], str]) -> list[Sample]:
+        """``samples`` split by :func:`split_by_device` with this dataset's ``protocol``,
+        ``train_fraction``, ``attacker_devices`` and ``test_devices``; the report is kept."""
+        samples, self._split_report = split_by_device(self.name, samples, self.protocol, self.train_fraction,
+                                                      self.attacker_devices, self.test_devices, shot)
+        return samples
 
     def prepare(self) -> None:
+        if self.root is None:
+            raise ValueError(f"{self.name} dataset: no root given: name its folder with --data-root DIR "
+                             f"(or --dataset-opt root=DIR; expected {self.layout})")
         root = Path(self.root)
         if not root.is_dir():
             raise FileNotFoundError(f"{self.name} dataset: {root} is not a directory (expected {self.layout})")
@@ -57,6 +73,12 @@ class LayoutDataset(Dataset):
                 yield path
             else:
                 self.skip(path, f"not an image file (suffix {path.suffix or 'none'})")
+
+
+def as_root(root) -> str | None:
+    """A dataset's ``root`` as given (a path as text), or None where none was: published datasets have
+    no default folder, so that a forgotten ``--data-root`` never scans the working directory."""
+    return None if root is None else str(root)
 
 
 def sample(root: Path, path: Path, split: str, source: str, **labels) -> Sample:
@@ -110,23 +132,70 @@ def natural(text: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
-def default_attacker_devices(samples: Sequence[Sample]) -> set[str]:
-    """For each camera model with several devices, its last device in natural order."""
-    devices: dict[str, set[str]] = {}
-    for s in samples:
-        devices.setdefault(s.camera, set()).add(s.device)
-    return {max(names, key=natural) for names in devices.values() if len(names) > 1}
+PROTOCOLS = ("cross-device", "same-device")
 
 
-def split_by_device(dataset: str, samples: list[Sample], train_fraction: float,
-                    attacker_devices: Sequence[str] | None, shot: Callable[[Sample], str]) -> list[Sample]:
-    """The camera datasets' rule: whole devices go to the attacker (``attacker_devices``, or by
-    default the last device of each model that has several); the other devices' images are hashed
-    by ``shot`` to ``defender-train`` (``train_fraction`` of them) or ``defender-test``. So the
-    attacker never holds a device the defender saw, and a model with one device is a defender class
-    the attacker has no images of."""
+def split_by_device(dataset: str, samples: list[Sample], protocol: str, train_fraction: float,
+                    attacker_devices: Sequence[str] | None, test_devices: Sequence[str] | None,
+                    shot: Callable[[Sample], str]) -> tuple[list[Sample], dict]:
+    """The camera datasets' splits, and a report of which devices went where.
+
+    ``cross-device`` (Kirchner & Gloe's protocol: a camera model is recognised on devices never seen in
+    training): per model, devices in natural order, the attacker takes the last of three or more,
+    ``defender-test`` the last of the others and ``defender-train`` the rest; a model with two devices
+    has no attacker device (it cannot be an attack target), and a model whose devices are all taken
+    leaves ``defender-test`` without it (a class, not tested: the report names it).
+    ``attacker_devices`` and ``test_devices`` name devices instead of the default rule.
+
+    ``same-device``: the attacker takes the same devices; the other devices' images are hashed by
+    ``shot`` to ``defender-train`` (``train_fraction``) or ``defender-test``, so the test holds shots
+    of the training devices (what papers without several devices per model measure).
+
+    Either way the attacker never holds a device the defender saw."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"{dataset} dataset: unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
     check_fractions(dataset, (train_fraction,))
-    attackers = (default_attacker_devices(samples) if attacker_devices is None
-                 else chosen(dataset, "attacker device(s)", {s.device for s in samples}, attacker_devices))
-    return [replace(s, split=ATTACKER if s.device in attackers
-                    else TRAIN if unit_hash(shot(s)) < train_fraction else TEST) for s in samples]
+    devices: dict[str, list[str]] = {}
+    for s in samples:
+        devices.setdefault(s.camera, [])
+        if s.device not in devices[s.camera]:
+            devices[s.camera].append(s.device)
+    devices = {camera: sorted(names, key=natural) for camera, names in devices.items()}
+    every = {d for names in devices.values() for d in names}
+    named = {"attacker": attacker_devices, "test": test_devices}
+    for role, wanted in named.items():
+        if wanted is not None:
+            named[role] = chosen(dataset, f"{role} device(s)", every, wanted)
+    attackers = named["attacker"] if named["attacker"] is not None else {
+        names[-1] for names in devices.values() if len(names) >= (3 if protocol == "cross-device" else 2)}
+    split_of: dict[str, str] = {d: ATTACKER for d in attackers}
+    if protocol == "cross-device":
+        testers = named["test"] if named["test"] is not None else {
+            [d for d in names if d not in attackers][-1] for names in devices.values()
+            if len([d for d in names if d not in attackers]) >= 2}
+        if testers & attackers:
+            raise ValueError(f"{dataset} dataset: devices {sorted(testers & attackers)} named for both the attacker "
+                             "and the test")
+        if not testers:
+            raise ValueError(f"{dataset} dataset: no camera model has two devices besides the attacker's, so none "
+                             "is left for a cross-device test; give --dataset-opt protocol=same-device to test on "
+                             "other shots of the training devices")
+        split_of.update({d: TEST for d in testers})
+    split = [replace(s, split=split_of.get(s.device) or (
+        TRAIN if protocol == "cross-device" or unit_hash(shot(s)) < train_fraction else TEST)) for s in samples]
+    return split, split_report(protocol, devices, split)
+
+
+def split_report(protocol: str, devices: dict[str, list[str]], samples: list[Sample]) -> dict:
+    """Which devices each split holds, and the models the defender's test leaves out or shares devices on."""
+    held: dict[str, set[str]] = {split: set() for split in SPLITS}
+    for s in samples:
+        held[s.split].add(s.device)
+    report = {"protocol": protocol, "devices": {split: sorted(held[split], key=natural) for split in SPLITS}}
+    untested = sorted(camera for camera, names in devices.items() if not set(names) & held[TEST])
+    if untested:
+        report["not_tested"] = untested
+    no_attacker = sorted(camera for camera, names in devices.items() if not set(names) & held[ATTACKER])
+    if no_attacker:
+        report["no_attacker_device"] = no_attacker
+    return report

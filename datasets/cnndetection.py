@@ -18,7 +18,7 @@ from pathlib import Path
 from spoc_bench.contracts import Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import LayoutDataset, check_fractions, chosen, hash_split, optional_tuple, sample, subfolders
+from ._layout import LayoutDataset, as_root, check_fractions, chosen, hash_split, optional_tuple, sample, subfolders
 
 LAYOUT = "<root>/<generator>/[<class>/]{0_real,1_fake}/*.png"
 LABELS = {"0_real": "real", "1_fake": "synthetic"}
@@ -30,10 +30,10 @@ class CNNDetection(LayoutDataset):
 
     layout = LAYOUT
 
-    def __init__(self, root: str = ".", generators: tuple[str, ...] | None = None,
+    def __init__(self, root: str | None = None, generators: tuple[str, ...] | None = None,
                  fractions: tuple[float, float] = (0.6, 0.25)):
         super().__init__()
-        self.root, self.generators = str(root), optional_tuple(generators)
+        self.root, self.generators = as_root(root), optional_tuple(generators)
         self.fractions = check_fractions(self.name, fractions)
 
     def _scan(self, root: Path) -> list[Sample]:

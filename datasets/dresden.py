@@ -6,11 +6,16 @@ folders are allowed). The camera is ``Brand_Model`` (a model may contain undersc
 at the end. Files that are not images, or whose name does not follow the pattern, are skipped and
 recorded in ``skipped``.
 
-Splits: whole devices go to the attacker: ``attacker_devices`` when given, otherwise the last
-instance of each model that has several (a model with one device stays with the defender and
-cannot be an attack target). The other devices' images are hashed by shot to ``defender-train``
-(``train_fraction``) or ``defender-test``. The file names do not say which scene a photograph
-shows (every Dresden device photographed the same scenes), so ``scene`` is left empty.
+Splits: ``protocol`` ``cross-device`` (the default; Kirchner & Gloe's): per model, devices in
+natural order, the attacker takes the last of three or more, ``defender-test`` the last of the
+others and ``defender-train`` the rest, so the defender is tested on devices it never saw; a model
+with two devices cannot be an attack target, and one with a single device is a class the defender
+trains on but is not tested on (``split_report()``, ``run.json`` and the line under the run's table
+name both). ``attacker_devices`` and ``test_devices`` name the devices instead.
+``protocol=same-device`` gives the attacker the last device of each model with two or more and
+hashes the other devices' images by shot to ``defender-train`` (``train_fraction``) or
+``defender-test``. The file names do not say which scene a photograph shows (every Dresden device
+photographed the same scenes), so ``scene`` is left empty.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from spoc_bench.contracts import Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import LayoutDataset, chosen, optional_tuple, sample, split_by_device
+from ._layout import LayoutDataset, as_root, chosen, optional_tuple, sample
 
 LAYOUT = "<root>/**/Brand_Model_Instance_Shot.JPG, e.g. Nikon_D70s_1_23136.JPG"
 NAME = re.compile(r"^(?P<camera>[^_]+_.+)_(?P<instance>\d+)_(?P<shot>\d+)$")
@@ -33,11 +38,13 @@ class Dresden(LayoutDataset):
 
     layout = LAYOUT
 
-    def __init__(self, root: str = ".", cameras: tuple[str, ...] | None = None, train_fraction: float = 0.7,
-                 attacker_devices: tuple[str, ...] | None = None):
+    def __init__(self, root: str | None = None, cameras: tuple[str, ...] | None = None, protocol: str = "cross-device",
+                 train_fraction: float = 0.7, attacker_devices: tuple[str, ...] | None = None,
+                 test_devices: tuple[str, ...] | None = None):
         super().__init__()
-        self.root, self.cameras, self.train_fraction = str(root), optional_tuple(cameras), float(train_fraction)
-        self.attacker_devices = optional_tuple(attacker_devices)
+        self.root, self.cameras, self.train_fraction = as_root(root), optional_tuple(cameras), float(train_fraction)
+        self.protocol = protocol
+        self.attacker_devices, self.test_devices = optional_tuple(attacker_devices), optional_tuple(test_devices)
 
     def _scan(self, root: Path) -> list[Sample]:
         samples = []
@@ -52,5 +59,4 @@ class Dresden(LayoutDataset):
             return []
         keep = chosen(self.name, "camera(s)", {s.camera for s in samples}, self.cameras)
         samples = [s for s in samples if s.camera in keep]
-        return split_by_device(self.name, samples, self.train_fraction, self.attacker_devices,
-                               shot=lambda s: Path(s.id).stem)
+        return self.split_devices(samples, shot=lambda s: Path(s.id).stem)

@@ -20,7 +20,7 @@ from pathlib import Path
 from spoc_bench.contracts import Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import (ATTACKER, TEST, TRAIN, LayoutDataset, check_fractions, chosen, optional_tuple, sample,
+from ._layout import (ATTACKER, TEST, TRAIN, LayoutDataset, as_root, check_fractions, chosen, optional_tuple, sample,
                       subfolders, unit_hash)
 
 LAYOUT = "<root>/<Generator>/[<subset>/]{train,val}/{ai,nature}/*"
@@ -34,9 +34,9 @@ class GenImage(LayoutDataset):
 
     layout = LAYOUT
 
-    def __init__(self, root: str = ".", generators: tuple[str, ...] | None = None, attacker_fraction: float = 0.1):
+    def __init__(self, root: str | None = None, generators: tuple[str, ...] | None = None, attacker_fraction: float = 0.1):
         super().__init__()
-        self.root, self.generators = str(root), optional_tuple(generators)
+        self.root, self.generators = as_root(root), optional_tuple(generators)
         self.attacker_fraction = check_fractions(self.name, (attacker_fraction,))[0]
 
     def _scan(self, root: Path) -> list[Sample]:

@@ -9,10 +9,11 @@ under the root. The camera and the device are the ``Device`` cell (one body per 
 is ``File`` (which Synthbuster also uses). Listed files that are missing are counted in one
 ``skipped`` entry; images the CSV does not list, and files that are not images, are skipped too.
 
-Splits: whole devices go to the attacker. RAISE has one body per model, so by default (the last
-device of each model with several) the attacker split is empty; name ``attacker_devices`` (e.g.
-``["Nikon D7000"]``) to give the attacker a whole camera, which the defender then never sees. The
-other images are hashed by ``File`` to ``defender-train`` (``train_fraction``) or ``defender-test``.
+Splits: RAISE has one body per model, so a cross-device test (``protocol=cross-device``, as
+``dresden`` has it) is impossible, and the default ``protocol`` is ``same-device``: the images are
+hashed by ``File`` to ``defender-train`` (``train_fraction``) or ``defender-test``, and the table's
+line says so. The attacker split is empty unless ``attacker_devices`` (e.g. ``["Nikon D7000"]``)
+gives it a whole camera, which the defender then never sees.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import urlparse
 from spoc_bench.contracts import Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import LayoutDataset, optional_tuple, sample, split_by_device
+from ._layout import LayoutDataset, as_root, optional_tuple, sample
 
 LAYOUT = "<root>/<list>.csv with columns File,TIFF,NEF,Device, and the TIFF files under <root>"
 COLUMNS = ("File", "Device")
@@ -36,11 +37,13 @@ class Raise(LayoutDataset):
 
     layout = LAYOUT
 
-    def __init__(self, root: str = ".", csv: str | None = None, train_fraction: float = 0.7,
-                 attacker_devices: tuple[str, ...] | None = None):
+    def __init__(self, root: str | None = None, csv: str | None = None, protocol: str = "same-device",
+                 train_fraction: float = 0.7, attacker_devices: tuple[str, ...] | None = None,
+                 test_devices: tuple[str, ...] | None = None):
         super().__init__()
-        self.root, self.csv, self.train_fraction = str(root), csv, float(train_fraction)
-        self.attacker_devices = optional_tuple(attacker_devices)
+        self.root, self.csv, self.train_fraction = as_root(root), csv, float(train_fraction)
+        self.protocol = protocol
+        self.attacker_devices, self.test_devices = optional_tuple(attacker_devices), optional_tuple(test_devices)
 
     def _scan(self, root: Path) -> list[Sample]:
         listing = self._listing(root)
@@ -64,8 +67,7 @@ class Raise(LayoutDataset):
             self.skip(listing, f"{len(missing)} listed TIFF file(s) not found under {root}, e.g. {missing[0]}")
         for path in images.values():
             self.skip(path, f"not listed in {listing.name}")
-        return split_by_device(self.name, samples, self.train_fraction, self.attacker_devices,
-                               shot=lambda s: s.scene)
+        return self.split_devices(samples, shot=lambda s: s.scene)
 
     def _listing(self, root: Path) -> Path:
         if self.csv is not None:

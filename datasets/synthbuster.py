@@ -19,7 +19,7 @@ from pathlib import Path
 from spoc_bench.contracts import Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import LayoutDataset, check_fractions, chosen, hash_split, optional_tuple, sample, subfolders
+from ._layout import LayoutDataset, as_root, check_fractions, chosen, hash_split, optional_tuple, sample, subfolders
 
 LAYOUT = "<root>/<generator>/r<RAISEid>t.png beside <root>/real_RAISE_1k/"
 
@@ -30,10 +30,10 @@ class Synthbuster(LayoutDataset):
 
     layout = LAYOUT
 
-    def __init__(self, root: str = ".", generators: tuple[str, ...] | None = None,
+    def __init__(self, root: str | None = None, generators: tuple[str, ...] | None = None,
                  real_folder: str = "real_RAISE_1k", fractions: tuple[float, float] = (0.6, 0.25)):
         super().__init__()
-        self.root, self.generators, self.real_folder = str(root), optional_tuple(generators), real_folder
+        self.root, self.generators, self.real_folder = as_root(root), optional_tuple(generators), real_folder
         self.fractions = check_fractions(self.name, fractions)
 
     def _scan(self, root: Path) -> list[Sample]:

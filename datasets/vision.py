@@ -7,12 +7,17 @@ the native ``flat`` and ``nat``: the platforms re-encode the others, which erase
 JPEG settings). The camera is the folder name without ``Dxx_``, the device ``Dxx``. Videos and other
 folders are ignored; files that are not images, or are misnamed, are skipped and recorded.
 
-Splits: whole devices go to the attacker: ``attacker_devices`` when given, otherwise the last device
-of each model that has several (e.g. one of the two ``Apple_iPhone4s``); a model with one device
-stays with the defender. The other devices' images are hashed by shot to ``defender-train``
-(``train_fraction``) or ``defender-test``. The shot, also the ``scene``, is ``Dxx_<flat|nat>_NNNN``:
-the shared copies of a natural image are assumed to keep its number (unverified), so they fall in
-the same split as the native file.
+Splits: ``protocol`` ``cross-device`` (the default; Kirchner & Gloe's): per model, devices in
+natural order, the attacker takes the last of three or more, ``defender-test`` the last of the
+others and ``defender-train`` the rest, so the defender is tested on devices it never saw; a model
+with two devices cannot be an attack target, and one with a single device is a class the defender
+trains on but is not tested on (``split_report()``, ``run.json`` and the line under the run's table
+name both). ``attacker_devices`` and ``test_devices`` name the devices instead.
+``protocol=same-device`` gives the attacker the last device of each model with two or more and
+hashes the other devices' images by shot to ``defender-train`` (``train_fraction``) or
+``defender-test``. The shot, also the ``scene``, is ``Dxx_<flat|nat>_NNNN``: the shared copies of a
+natural image are assumed to keep its number (unverified), so they fall in the same split as the
+native file.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 from spoc_bench.contracts import Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import LayoutDataset, chosen, optional_tuple, sample, split_by_device, subfolders
+from ._layout import LayoutDataset, as_root, chosen, optional_tuple, sample, subfolders
 
 LAYOUT = "<root>/Dxx_Brand_Model/images/{flat,nat,natFBH,natFBL,natWA}/Dxx_I_<type>_NNNN.jpg"
 IMAGE_TYPES = ("flat", "nat", "natFBH", "natFBL", "natWA")
@@ -37,13 +42,15 @@ class Vision(LayoutDataset):
 
     layout = LAYOUT
 
-    def __init__(self, root: str = ".", image_types: tuple[str, ...] = ("flat", "nat"),
-                 cameras: tuple[str, ...] | None = None, train_fraction: float = 0.7,
-                 attacker_devices: tuple[str, ...] | None = None):
+    def __init__(self, root: str | None = None, image_types: tuple[str, ...] = ("flat", "nat"),
+                 cameras: tuple[str, ...] | None = None, protocol: str = "cross-device",
+                 train_fraction: float = 0.7, attacker_devices: tuple[str, ...] | None = None,
+                 test_devices: tuple[str, ...] | None = None):
         super().__init__()
-        self.root, self.image_types = str(root), optional_tuple(image_types)
+        self.root, self.image_types = as_root(root), optional_tuple(image_types)
         self.cameras, self.train_fraction = optional_tuple(cameras), float(train_fraction)
-        self.attacker_devices = optional_tuple(attacker_devices)
+        self.protocol = protocol
+        self.attacker_devices, self.test_devices = optional_tuple(attacker_devices), optional_tuple(test_devices)
         chosen(self.name, "image type(s)", IMAGE_TYPES, self.image_types)
 
     def _scan(self, root: Path) -> list[Sample]:
@@ -60,8 +67,7 @@ class Vision(LayoutDataset):
                 if (folder / "images" / image_type).is_dir():
                     samples += self._device_samples(root, folder / "images" / image_type, match["device"],
                                                     match["camera"], image_type)
-        return split_by_device(self.name, samples, self.train_fraction, self.attacker_devices,
-                               shot=lambda s: s.scene)
+        return self.split_devices(samples, shot=lambda s: s.scene)
 
     def _device_samples(self, root: Path, folder: Path, device: str, camera: str, image_type: str) -> list[Sample]:
         samples = []

@@ -239,7 +239,7 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
         quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Run a grid of attacks x detectors x perturbations and write rows, tables and a manifest."""
     from .runner import run as run_grid
-    from .tables import to_markdown, wide
+    from .tables import notes, to_markdown, wide
 
     if preset not in PRESETS:
         fail(f"--preset {preset!r}: unknown; use one of {', '.join(PRESETS)}")
@@ -261,14 +261,23 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
     except (PerturbationError, ValueError, FileNotFoundError, NotImplementedError) as error:
         fail(str(error))
     summary = result.summary
-    if len(summary) and (summary.target == "all").any():  # the console shows the mean over targets
+    if summary.empty:
+        fail(f"nothing to summarise: {why_empty(result.rows)}; the rows and run.json are in {out}/")
+    if (summary.target == "all").any():  # the console shows the mean over targets
         summary = summary[summary.target == "all"]
         typer.echo("(rows averaged over targets; per-target rows are in summary.md)")
-    typer.echo(to_markdown(wide(summary)))
+    typer.echo(to_markdown(wide(summary), notes(result.manifest["splits"])))
     skipped = result.manifest["skipped"]
     if skipped["count"]:
         typer.secho(f"skipped {skipped['count']} file(s): {skipped['by_reason']} (see run.json)", fg=typer.colors.YELLOW)
     typer.echo(f"wrote {out}/: rows.parquet summary.csv summary.tex summary.md run.json index.html figures/")
+
+
+def why_empty(rows) -> str:
+    if rows.empty:
+        return "no image was measured (the splits, n and every skipped file are in run.json)"
+    return (f"the {len(rows)} rows give no metric: a camera detector needs real images with a camera label, "
+            "a synthetic-image detector real or synthetic images")
 
 
 def approve_cost(yes: bool):
@@ -378,8 +387,11 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
            input: Path = typer.Option(..., "--input", help="folder of images (any size)"),
            weights: Optional[str] = typer.Option(None, help="the detector's weights tag"),
            csv: Optional[Path] = typer.Option(None, "--csv", help="write the scores to this CSV file"),
+           option: Optional[List[str]] = typer.Option(None, "--option", "-o",
+                                                      help="KEY=VALUE for the detector, e.g. crop=512"),
            dataset: str = typer.Option("simcam", help="where a fitted detector (fingerprints, classifier) learns"),
            data_root: Optional[Path] = typer.Option(None, "--data-root"),
+           dataset_opt: Optional[List[str]] = typer.Option(None, "--dataset-opt", help="KEY=VALUE for the dataset"),
            device: str = typer.Option("cpu", help="cpu or cuda")):
     """Score every image of a folder: the predicted class and each class's probability per file."""
     from .detect import detect_folder
@@ -390,10 +402,15 @@ def detect(name: str = typer.Argument(..., help="a detector, e.g. noiseprint or 
     checked_device(device)
     if csv:
         check_writable(csv, "--csv", "file")
+    options = key_values(option, "-o/--option") or {}
     try:
-        detector = registry.detectors.build_spec(f"{name}:{weights or tag}" if weights or tag else name, device)
+        check_keywords(registry.detectors.get(name).__init__, options, f"-o/--option for detector {name!r}",
+                       ("weights", "device"))
+        data_options = {**(dataset_options(dataset_opt, [dataset]) or {}), **({"root": str(data_root)} if data_root else {})}
+        detector = registry.detectors.build_spec(f"{name}:{weights or tag}" if weights or tag else name, device,
+                                                 **options)
         if detector.needs_fit:
-            data = registry.datasets.build(dataset, **({"root": str(data_root)} if data_root else {}))
+            data = registry.datasets.build(dataset, **data_options)
             data.prepare()
             detector.fit(data)
         scores, skipped = detect_folder(detector, input)
@@ -465,7 +482,7 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder"),
     from .html import write_report
     from .latex import METRICS, PIVOTS
     from .metrics import summarise
-    from .tables import to_markdown, wide, write_tables
+    from .tables import notes, to_markdown, wide, write_tables
 
     if format not in ("markdown", "latex", "html"):
         fail(f"--format {format!r}: use markdown, latex or html")
@@ -482,14 +499,14 @@ def report(folder: Path = typer.Argument(..., help="a run's output folder"),
         not_rows(folder, error)
     check_writable(folder, "FOLDER")
     latex = {"pivot": pivot, "per_target": per_target, "metrics": metrics, **({"label": label} if label else {})}
-    write_tables(summary, folder, **latex)
+    write_tables(summary, folder, manifest.get("splits"), **latex)
     page = write_report(folder, rows, summary, manifest, run_datasets(manifest))
     if format == "html":
         typer.echo(f"wrote {page} and {folder / 'figures'}/")
     elif format == "latex":
         typer.echo((folder / "summary.tex").read_text(), nl=False)
     else:
-        typer.echo(to_markdown(wide(summary)))
+        typer.echo(to_markdown(wide(summary), notes(manifest.get("splits"))))
 
 
 @app.command("compare")

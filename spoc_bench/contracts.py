@@ -81,6 +81,11 @@ class Dataset(Plugin):
     def read(self, sample: Sample) -> Item:
         return Item(sample, *read_image(sample.path))
 
+    def split_report(self) -> dict | None:
+        """For a dataset of camera devices: the protocol and the devices each split holds (see
+        ``datasets/_layout.split_report``); None where splits are not made by device."""
+        return None
+
     def items(self, samples: Sequence[Sample], skipped: list | None = None) -> Iterator[Item]:
         """Read ``samples``; unreadable files are recorded in ``skipped`` as (path, reason) or raise."""
         for sample in samples:
@@ -93,7 +98,8 @@ class Dataset(Plugin):
 
 
 def check_disjoint(dataset: Dataset) -> None:
-    """Refuse a dataset whose attacker split shares a device or a scene with a defender split."""
+    """Refuse a dataset whose attacker split shares a device or a scene with a defender split, or
+    whose cross-device defender splits share a device."""
     attacker = dataset.samples("attacker")
     defender = [s for split in ("defender-train", "defender-test") for s in dataset.samples(split)]
     for field in ("device", "scene"):
@@ -103,6 +109,13 @@ def check_disjoint(dataset: Dataset) -> None:
                 f"dataset {dataset.name!r}: attacker and defender splits share {field}s "
                 f"{sorted(shared)[:5]}; the attacker must not hold the defender's data"
             )
+    report = dataset.split_report() or {}
+    if report.get("protocol") == "cross-device":
+        devices = report["devices"]
+        shared = set(devices["defender-train"]) & set(devices["defender-test"])
+        if shared:
+            raise ValueError(f"dataset {dataset.name!r}: the cross-device protocol's train and test splits share "
+                             f"devices {sorted(shared)[:5]}")
 
 
 # -------------------------------------------------------------------------------------- detectors

@@ -151,7 +151,9 @@ def style_curve_axis(axis, frame: pd.DataFrame, family: str, metric: str) -> Non
 
 def reference(headline: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The rows without perturbation, or the run's first perturbation where it has no ``none``."""
-    chosen = "none" if (headline.perturbation == "none").any() else headline.perturbation.iloc[0]
+    if headline.empty or (headline.perturbation == "none").any():
+        return headline[headline.perturbation == "none"], "none"
+    chosen = headline.perturbation.iloc[0]
     return headline[headline.perturbation == chosen], chosen
 
 

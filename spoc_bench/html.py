@@ -13,7 +13,7 @@ from .figures import Figure, write_figures
 from .images import atomic_write
 from .latex import pooled
 from .metrics import CELL
-from .tables import NOTE, wide
+from .tables import NOTE, split_note, wide
 
 TEMPLATE = """{% macro facts(pairs) %}<table>{% for key, value in pairs %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>
 {% endfor %}</table>{% endmacro %}
@@ -142,7 +142,8 @@ def grid_facts(manifest: dict, summary: pd.DataFrame) -> list[tuple[str, str]]:
             ("perturbations", ", ".join(grid.get("perturbations", []))),
             ("targets", ", ".join(targets) or "none"), ("n per source", grid.get("n") or "all"),
             ("seed", grid.get("seed", "")), ("device", grid.get("device", "")),
-            ("skipped files", manifest.get("skipped", {}).get("count", 0))]
+            ("skipped files", manifest.get("skipped", {}).get("count", 0)),
+            *((f"split of {name}", split_note(name, report)) for name, report in manifest.get("splits", {}).items())]
 
 
 def provenance_facts(manifest: dict) -> list[tuple[str, str]]:

@@ -5,6 +5,12 @@ images attributed to the target), ``asr_before`` (the inputs, before the attack,
 target). Synthetic-image detectors: ``auc`` (real vs attacked, synthetic the positive class),
 ``auc_before`` (real vs inputs), ``acc@0.5`` and ``balanced_acc`` (real and attacked at threshold
 0.5). Quality: ``psnr`` and ``ssim`` of attacked images against their inputs.
+
+A (dataset, detector, weights, perturbation) that no attacked image was measured in (a dataset of
+real photographs only, or a run whose attacks had no input) still gets its clean figures, in a cell
+whose attack is ``none``: ``acc`` of the real images for a camera detector; for a synthetic-image
+detector ``auc`` and ``balanced_acc`` of real vs synthetic images where the dataset has both, and
+``acc@0.5`` of whichever it has.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-VERSION = "2"  # part of the summary's cache key: bump when the same rows give another summary
+VERSION = "3"  # part of the summary's cache key: bump when the same rows give another summary
 RESAMPLES = 1000
 LEVEL = 0.95
 SUMMARY_COLUMNS = ["dataset", "attack", "threat_model", "target", "detector", "weights", "perturbation",
@@ -200,6 +206,30 @@ def cell_measures(rows: pd.DataFrame):
         inputs = rows[same & (rows.source == "synthetic").to_numpy()]
         for metric, measure in _cell_measures(context, reals, inputs, cell):
             yield context, metric, measure
+    yield from _clean_measures(rows, attacked)
+
+
+def _clean_measures(rows: pd.DataFrame, attacked: pd.DataFrame):
+    """The clean cells (attack ``none``) of every measurement group that has no attacked cell."""
+    group = ["dataset", "detector", "weights", "perturbation"]
+    measured = set(attacked[group].itertuples(index=False, name=None))
+    clean = rows[rows.source.isin(["real", "synthetic"])]
+    for keys, frame in clean.groupby(group, sort=False):
+        if keys in measured:
+            continue
+        context = {**dict(zip(group, keys)), "attack": "none", "threat_model": "none", "target": "all"}
+        context = {column: context[column] for column in CELL}
+        reals, synthetic = (frame[frame.source == source] for source in ("real", "synthetic"))
+        if frame.task.iloc[0] == "camera":
+            labelled = reals[reals.camera.fillna("") != ""]
+            if len(labelled):
+                yield context, "acc", Measure("mean", (_per_image(labelled.pred == labelled.camera, labelled.id),))
+            continue
+        real, fake = (_per_image(part.score, part.id) for part in (reals, synthetic))
+        if len(real) and len(fake):
+            yield context, "auc", Measure("auc", (real, fake))
+            yield context, "balanced_acc", Measure("balanced", (real, fake))
+        yield context, "acc@0.5", Measure("mean", (pd.concat([real < 0.5, fake >= 0.5]),))
 
 
 def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

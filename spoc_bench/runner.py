@@ -213,7 +213,7 @@ def write_outputs(out: Path, rows: pd.DataFrame, summary: pd.DataFrame, manifest
     buffer = io.BytesIO()
     rows.to_parquet(buffer, index=False)
     atomic_write(out / "rows.parquet", buffer.getvalue())
-    write_tables(summary, out)
+    write_tables(summary, out, manifest.get("splits"))
     atomic_write(out / "run.json", json.dumps(manifest, indent=2, default=str).encode())
     if len(summary):
         write_report(out, rows, summary, manifest, dataset_for)
@@ -228,6 +228,7 @@ class Session:
         self.timings: dict[str, float] = defaultdict(float)
         self.skipped: list[tuple[str, str]] = []
         self.configs: dict[str, dict] = {}
+        self.splits: dict[str, dict] = {}  # dataset -> its split report, where it splits by device
         self.weights: dict[str, dict[str, str]] = {}  # plugin -> {weights file: sha256}
         self._datasets: dict[str, Dataset] = {}
         self._detectors: dict[tuple, Detector] = {}
@@ -243,6 +244,8 @@ class Session:
             dataset.prepare()
             self.skipped += getattr(dataset, "skipped", [])
             check_disjoint(dataset)
+            if dataset.split_report():
+                self.splits[name] = dataset.split_report()
             self._datasets[name] = dataset
             self.configs[f"dataset:{name}"] = dataset.config()
         return self._datasets[name]
@@ -569,6 +572,7 @@ class Session:
         return {
             "grid": {**self.grid.__dict__, "perturbations": [str(p) for p in self.grid.perturbations]},
             "configs": self.configs,
+            "splits": self.splits,
             "versions": versions,
             **provenance(),
             "weights": self.weights,

@@ -14,12 +14,13 @@ from .metrics import CELL, SUMMARY_COLUMNS
 METRIC_ORDER = ["acc", "asr_before", "asr", "auc_before", "auc", "acc@0.5", "balanced_acc", "psnr", "ssim"]
 
 
-def write_tables(summary: pd.DataFrame, out: Path, **latex) -> None:
+def write_tables(summary: pd.DataFrame, out: Path, splits: dict | None = None, **latex) -> None:
     """``summary.csv``, ``summary.md`` and ``summary.tex`` (``latex``: the keywords of
-    :func:`~spoc_bench.latex.latex_tables`; labels start ``tab:<folder name>`` unless given)."""
+    :func:`~spoc_bench.latex.latex_tables`; labels start ``tab:<folder name>`` unless given);
+    ``splits``, the datasets' split reports (``run.json``), a line each under the Markdown table."""
     summary = summary.reindex(columns=SUMMARY_COLUMNS)
     atomic_write(out / "summary.csv", summary.to_csv(index=False, float_format=exact).encode())
-    atomic_write(out / "summary.md", to_markdown(wide(summary)).encode())
+    atomic_write(out / "summary.md", to_markdown(wide(summary), note=notes(splits)).encode())
     latex = {"label": f"tab:{slug(Path(out).resolve().name)}", **latex}
     atomic_write(out / "summary.tex", latex_tables(summary, **latex).encode())
 
@@ -40,19 +41,37 @@ def cell_text(value: float, low: float, high: float) -> str:
 
 
 def wide(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell, one column per metric ("value [95% CI]"), and n (attacked images)."""
+    """One row per cell, one column per metric ("value [95% CI]"), and n (attacked images; for a
+    clean cell, attack ``none``, the images measured)."""
     if summary.empty:
         return pd.DataFrame(columns=[*CELL, "n"])
     text = summary.assign(text=[cell_text(v, lo, hi) for v, lo, hi in
                                 zip(summary.value, summary.ci_low, summary.ci_high)])
     table = text.pivot_table(index=CELL, columns="metric", values="text", aggfunc="first", sort=False)
     table = table[[m for m in METRIC_ORDER if m in table.columns]]
-    attacked = summary[summary.metric.isin(["asr", "psnr"])].groupby(CELL, sort=False).n.max()
-    table["n"] = attacked.reindex(table.index).fillna(0).astype(int)
+    counted = summary[summary.metric.isin(["asr", "psnr"]) | (summary.attack == "none")].groupby(CELL, sort=False).n.max()
+    table["n"] = counted.reindex(table.index).fillna(0).astype(int)
     return table.reset_index().fillna("")
 
 
-NOTE = "Values are means with bootstrap 95% confidence intervals over images; n = attacked images."
+NOTE = ("Values are means with bootstrap 95% confidence intervals over images; n = attacked images "
+        "(where the attack is none, the images measured).")
+
+
+def notes(splits: dict | None) -> str:
+    """The table's note, then a line per dataset split by device."""
+    return "\n\n".join([NOTE, *(split_note(name, report) for name, report in (splits or {}).items())])
+
+
+def split_note(name: str, report: dict) -> str:
+    """One line on a dataset's split: the protocol, each split's devices, the models left out."""
+    parts = [f"{name}: {report['protocol']} split"]
+    parts += [f"{split} devices {', '.join(devices) or 'none'}" for split, devices in report["devices"].items()]
+    if report.get("not_tested"):
+        parts.append(f"not tested (no device of their own for the test): {', '.join(report['not_tested'])}")
+    if report.get("no_attacker_device"):
+        parts.append(f"no attack target (no device for the attacker): {', '.join(report['no_attacker_device'])}")
+    return "; ".join(parts) + "."
 
 
 def to_markdown(table: pd.DataFrame, note: str = NOTE) -> str:

@@ -117,6 +117,13 @@ def test_detect_scores_a_folder_and_counts_skips(tmp_path, demo_root):
     printed = runner.invoke(app, ["detect", "jpeg-table", "--input", str(folder), "--dataset", "demo",
                                   "--data-root", str(demo_root)])
     assert printed.exit_code == 0 and all(s.id.replace("/", "_") in printed.output for s in chosen)
+    smoothed = runner.invoke(app, ["detect", "jpeg-table", "-o", "smoothing=1000", "--input", str(folder), "--dataset",
+                                   "demo", "--data-root", str(demo_root), "--csv", str(tmp_path / "smoothed.csv")])
+    assert smoothed.exit_code == 0, smoothed.output
+    flatter = pd.read_csv(tmp_path / "smoothed.csv")[["p_demo-A", "p_demo-B", "p_demo-C"]]
+    assert (flatter.max(axis=1) < scores[["p_demo-A", "p_demo-B", "p_demo-C"]].max(axis=1)).all()
+    unknown = runner.invoke(app, ["detect", "jpeg-table", "-o", "crop=64", "--input", str(folder)])
+    assert unknown.exit_code == 2 and "unknown option 'crop'; accepted: smoothing, split" in unknown.output
     (tmp_path / "empty").mkdir()
     empty = runner.invoke(app, ["detect", "bondi2017", "--input", str(tmp_path / "empty")])
     assert empty.exit_code == 2 and "no files found" in empty.output

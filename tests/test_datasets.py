@@ -44,6 +44,28 @@ def test_folder_split_layout(tmp_path):
     assert dataset.samples("defender-test")[1].source == "synthetic" and not dataset.samples("attacker")
 
 
+def test_folder_with_a_device_level_splits_by_device(tmp_path):
+    for camera, devices in (("canon", ("a", "b", "c")), ("nikon", ("x", "y")), ("sony", ("s",))):
+        for device in devices:
+            for index in range(2):
+                save_jpeg(tmp_path / camera / device / f"{device}{index}.jpg", textured(index, 32), 90)
+    save_jpeg(tmp_path / "canon" / "loose.jpg", textured(0, 32), 90)
+    for index in range(4):
+        save_jpeg(tmp_path / "gan" / f"g{index}.jpg", textured(index, 32), 90)
+    dataset = spoc_bench.build_dataset("folder", root=str(tmp_path), synthetic=["gan"], devices=True)
+    dataset.prepare()
+    check_disjoint(dataset)
+    devices = dataset.split_report()["devices"]
+    assert devices == {"defender-train": ["canon/a", "nikon/x", "sony/s"], "defender-test": ["canon/b", "nikon/y"],
+                       "attacker": ["canon/c"]}
+    real = [s for split in devices for s in dataset.samples(split) if s.source == "real"]
+    assert len(real) == 12 and all(s.device.startswith(f"{s.camera}/") for s in real)
+    assert sum(s.source == "synthetic" for split in devices for s in dataset.samples(split)) == 4
+    assert dataset.skipped[0][0] == str(tmp_path / "canon" / "loose.jpg")
+    with pytest.raises(ValueError, match="cannot be combined with split"):
+        spoc_bench.build_dataset("folder", root=str(tmp_path), devices=True, split="defender-test")
+
+
 def test_unreadable_images_are_skipped_and_counted(tmp_path):
     good = save_jpeg(tmp_path / "cam" / "good.jpg", textured(0, 256), 90)
     (tmp_path / "cam" / "broken.jpg").write_bytes(good.read_bytes()[:2000])

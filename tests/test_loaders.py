@@ -65,33 +65,63 @@ def dresden_tree(root: Path) -> Path:
     return root
 
 
-def test_dresden_holds_out_one_device_per_model(tmp_path):
+def devices_of(dataset, split: str) -> set[str]:
+    return {s.device for s in dataset.samples(split)}
+
+
+def test_dresden_tests_the_defender_on_devices_it_never_saw(tmp_path):
     root = dresden_tree(tmp_path / "dresden")
     dataset = prepared("dresden", root)
     assert_sound(dataset, root)
     samples = everything(dataset)
     assert len(samples) == 48 and {s.source for s in samples} == {"real"}
     assert {s.camera for s in samples} == {"Nikon_D70s", "Canon_Ixus70", "Agfa_DC-504", "Olympus_mju_1050SW"}
-    attacker = dataset.samples("attacker")
-    assert {s.device for s in attacker} == {"Nikon_D70s_1", "Canon_Ixus70_2", "Olympus_mju_1050SW_1"}
-    assert dataset.samples("defender-train") and dataset.samples("defender-test")
-    defender_devices = {s.device for s in samples if s.split != "attacker"}
-    assert "Agfa_DC-504_0" in defender_devices and "Canon_Ixus70_1" in defender_devices
+    # per model, in natural order: the attacker the last of three or more, the test the last of the others
+    assert devices_of(dataset, "attacker") == {"Canon_Ixus70_2"}
+    assert devices_of(dataset, "defender-test") == {"Nikon_D70s_1", "Canon_Ixus70_1", "Olympus_mju_1050SW_1"}
+    assert devices_of(dataset, "defender-train") == {"Nikon_D70s_0", "Canon_Ixus70_0", "Agfa_DC-504_0",
+                                                     "Olympus_mju_1050SW_0"}
+    assert dataset.split_report() == {
+        "protocol": "cross-device",
+        "devices": {"defender-train": ["Agfa_DC-504_0", "Canon_Ixus70_0", "Nikon_D70s_0", "Olympus_mju_1050SW_0"],
+                    "defender-test": ["Canon_Ixus70_1", "Nikon_D70s_1", "Olympus_mju_1050SW_1"],
+                    "attacker": ["Canon_Ixus70_2"]},
+        "not_tested": ["Agfa_DC-504"], "no_attacker_device": ["Agfa_DC-504", "Nikon_D70s", "Olympus_mju_1050SW"]}
     assert sorted(dataset.skipped) == [(str(root / "Nikon_D70s" / "readme.txt"), "not an image file (suffix .txt)"),
                                        (str(root / "holiday.jpg"), "name is not Brand_Model_Instance_Shot")]
     again = prepared("dresden", root)
     assert [(s.id, s.split) for s in everything(again)] == [(s.id, s.split) for s in samples]
 
 
-def test_dresden_options(tmp_path):
+def test_dresden_same_device_protocol_and_named_devices(tmp_path):
     root = dresden_tree(tmp_path / "dresden")
-    chosen = prepared("dresden", root, cameras=["Nikon_D70s"], attacker_devices=["Nikon_D70s_0"])
-    assert {s.device for s in chosen.samples("attacker")} == {"Nikon_D70s_0"}
+    same = prepared("dresden", root, protocol="same-device")
+    assert devices_of(same, "attacker") == {"Nikon_D70s_1", "Canon_Ixus70_2", "Olympus_mju_1050SW_1"}
+    assert devices_of(same, "defender-train") & devices_of(same, "defender-test")  # shots of the same devices
+    assert same.split_report()["protocol"] == "same-device"
+    chosen = prepared("dresden", root, cameras=["Nikon_D70s"], attacker_devices=["Nikon_D70s_0"],
+                      protocol="same-device")
+    assert devices_of(chosen, "attacker") == {"Nikon_D70s_0"}
     assert {s.device for s in everything(chosen)} == {"Nikon_D70s_0", "Nikon_D70s_1"}
-    everything_train = prepared("dresden", root, train_fraction=1.0)
+    everything_train = prepared("dresden", root, train_fraction=1.0, protocol="same-device")
     assert not everything_train.samples("defender-test")
+    named = prepared("dresden", root, attacker_devices=["Nikon_D70s_0"], test_devices=["Canon_Ixus70_0"])
+    assert devices_of(named, "attacker") == {"Nikon_D70s_0"}
+    assert devices_of(named, "defender-test") == {"Canon_Ixus70_0"}
+    assert "Nikon_D70s" in named.split_report()["not_tested"]
     with pytest.raises(ValueError, match="unknown attacker device"):
         prepared("dresden", root, attacker_devices=["Nikon_D70s_7"])
+    with pytest.raises(ValueError, match="both the attacker and the test"):
+        prepared("dresden", root, attacker_devices=["Nikon_D70s_0"], test_devices=["Nikon_D70s_0"])
+    with pytest.raises(ValueError, match="unknown protocol 'leave-one-out'"):
+        prepared("dresden", root, protocol="leave-one-out")
+    with pytest.raises(ValueError, match="protocol=same-device"):
+        prepared("dresden", root, cameras=["Agfa_DC-504"])  # one device: no cross-device test possible
+
+
+def test_a_published_dataset_without_a_root_names_the_option():
+    with pytest.raises(ValueError, match="dresden dataset: no root given: name its folder with --data-root"):
+        spoc_bench.build_dataset("dresden").prepare()
 
 
 def vision_tree(root: Path) -> Path:
@@ -106,16 +136,20 @@ def vision_tree(root: Path) -> Path:
     return root
 
 
-def test_vision_holds_out_one_device_per_model(tmp_path):
+def test_vision_splits_by_device(tmp_path):
     root = vision_tree(tmp_path / "vision")
     dataset = prepared("vision", root)
     assert_sound(dataset, root)
     samples = everything(dataset)
     assert len(samples) == 3 * 2 * 4
     assert {s.camera for s in samples} == {"Samsung_GalaxyS3Mini", "Huawei_P9"}
-    assert {s.device for s in dataset.samples("attacker")} == {"D26"}
-    assert {(s.device, s.camera) for s in samples if s.split != "attacker"} == {("D01", "Samsung_GalaxyS3Mini"),
-                                                                               ("D03", "Huawei_P9")}
+    # two devices of the Samsung: one to train on, one to test on, none left for the attacker
+    assert not dataset.samples("attacker")
+    assert {(s.device, s.camera) for s in dataset.samples("defender-test")} == {("D26", "Samsung_GalaxyS3Mini")}
+    assert devices_of(dataset, "defender-train") == {"D01", "D03"}
+    assert dataset.split_report()["not_tested"] == ["Huawei_P9"]
+    same = prepared("vision", root, protocol="same-device")
+    assert devices_of(same, "attacker") == {"D26"}
     folder = root / "D03_Huawei_P9" / "images" / "nat"
     assert sorted(dataset.skipped) == [(str(folder / "D01_I_nat_0009.jpg"), "name is not D03_I_nat_NNNN"),
                                        (str(folder / "Thumbs.db"), "not an image file (suffix .db)")]
@@ -157,6 +191,7 @@ def test_raise_reads_the_csv_and_keeps_whole_cameras_together(tmp_path):
     assert_sound(dataset, root)
     samples = everything(dataset)
     assert len(samples) == 11 and not dataset.samples("attacker")
+    assert dataset.split_report()["protocol"] == "same-device"  # one body per model: no cross-device test
     assert {s.camera for s in samples} == {s.device for s in samples} == {"Nikon D40", "Nikon D90", "Nikon D7000"}
     assert samples[0].id.startswith("TIFF/r") and all(s.scene == Path(s.id).stem for s in samples)
     assert sorted(dataset.skipped) == [
