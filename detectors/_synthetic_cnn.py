@@ -18,6 +18,10 @@ to the manifest; it chooses nothing.
 
 **Any size at test time:** the whole image goes through the network (global average pooling), as
 both papers test at full resolution.
+
+**Weights:** a tag names a file ``<name>-<tag>.safetensors``: shipped (``simcam-*``, trained here) or
+imported from the authors' checkpoints (``spoc-bench weights import NAME FILE.pth``; the tag is the
+file name without ``.pth``, ``official`` the default release): ``_synthetic_import.py``.
 """
 
 from __future__ import annotations
@@ -60,12 +64,29 @@ class SyntheticCNN(ShippedDetectorWeights, Detector):
     def classes(self) -> tuple[str, ...]:
         return ("real", "synthetic")
 
+    def weights_file(self) -> Path:
+        """The tag's file: in ``weights_dir`` when given, else shipped, else imported (``official`` is
+        the default upstream release); a clear error naming the train and import commands otherwise."""
+        from spoc_bench.detectors._synthetic_import import find_weights
+
+        return find_weights(self.name, self.weights, self.weights_dir)
+
+    @classmethod
+    def import_weights(cls, source, destination=None) -> dict:
+        """``spoc-bench weights import NAME FILE``: the authors' ``.pth`` checkpoint converted to
+        ``<name>-<tag>.safetensors`` (tag: the file name without ``.pth``) in ``destination`` (default:
+        the cache's ``weights/<name>``, where the detector finds it by tag); returns the manifest, with
+        ``files`` and ``destination``. See ``detectors/_synthetic_import.py``."""
+        from ._synthetic_import import import_synthetic
+
+        return import_synthetic(cls, source, destination)
+
     def network(self):
         if self._network is None:
             from spoc_bench.detectors._resnet import ResNet
-            from spoc_bench.weights import load_weights
+            from spoc_bench.weights import read_safetensors
 
-            state = load_weights("detector", self.name, self.weights, self.weights_dir)
+            state = read_safetensors(self.weights_file())
             depth, width, stem_stride = state.pop("meta.arch").tolist()
             net = ResNet(depth, width, stem_stride)
             net.load_state_dict(state)

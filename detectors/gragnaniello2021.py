@@ -15,6 +15,18 @@ Shipped weights (``-o threads=2 -o steps=6000``, 1,213 s on a 2-core CPU): defen
 [1.000, 1.000] in-family (transposed, nearest) and cross-family (bilinear, pixelshuffle), n = 216
 each (manifest). The first weights (800 steps, 307 s) had 0.992-0.995 in-family and 0.989-0.991
 cross-family, and were blind after a 1-px blur (AUC 0.41 in-family; now 0.67).
+
+Official weights (not shipped; GRIP-UNINA's non-profit licence): the authors' ResNet-50 "nodown"
+trained on ProGAN or StyleGAN2 images, ``gandetection_resnet50nodown_progan.pth`` and
+``gandetection_resnet50nodown_stylegan2.pth`` (https://github.com/grip-unina/GANimageDetection, the
+download link in its README), imported once with ``spoc-bench weights import gragnaniello2021 FILE``
+into the cache's ``weights/gragnaniello2021`` (``--to`` elsewhere, then ``weights_dir=``). The tag is the
+file name without ``.pth`` (``gragnaniello2021:gandetection_resnet50nodown_progan``); ``official`` is the
+StyleGAN2 one, the authors' default. Their ``resnet50nodown.py`` is this design exactly
+(``stride0=1``: 7x7 conv and 3x3 max-pool at stride 1; ``fc`` a ``ChannelLinear`` of one output after
+the global average pooling, the same ``[1, 2048]`` weight as a linear layer). One departure: for
+images larger than 1536 px on both sides their ``apply`` averages the logits of 1024-px tiles, this
+detector takes the whole image. The conversion: ``detectors/_synthetic_import.py``.
 """
 
 from __future__ import annotations

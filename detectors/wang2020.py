@@ -19,6 +19,14 @@ Shipped weights (3,738 steps in a 300 s budget on an NVIDIA H200, beside five ot
 0.989 [0.976, 0.998] (pixelshuffle), n = 216 each. A first CPU training (1,000 steps, 555 s, one
 thread) reached 0.973 / 0.968 in-family: 1,000 steps of 32 crops is little for a network trained
 from scratch with augmentation that hides the up-sampling traces in part of the batches.
+
+Official weights (not shipped; CC BY-NC-SA 4.0): the authors' ``blur_jpg_prob0.5.pth`` and
+``blur_jpg_prob0.1.pth`` (https://github.com/PeterWang512/CNNDetection, ``weights/download_weights.sh``;
+trained on ProGAN with blur and JPEG at probability 0.5 or 0.1), imported once with ``spoc-bench weights
+import wang2020 blur_jpg_prob0.5.pth`` into the cache's ``weights/wang2020`` (``--to`` elsewhere, then
+``weights_dir=``). The tag is the file name without ``.pth`` (``wang2020:blur_jpg_prob0.1``); ``official``
+is ``blur_jpg_prob0.5``. Full-size ResNet-50, fed at full resolution (no resize, no crop), as the
+authors' ``demo.py`` does. The conversion: ``detectors/_synthetic_import.py``.
 """
 
 from __future__ import annotations

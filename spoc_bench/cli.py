@@ -593,12 +593,17 @@ app.add_typer(weights_app, name="weights")
 
 
 @weights_app.command("import")
-def import_weights(name: str = typer.Argument(..., help="a detector with an importer, e.g. noiseprint"),
-                   source: Path = typer.Argument(..., help="the upstream release: a clone of grip-unina/noiseprint "
-                                                           "(or a folder of .npz)"),
+def import_weights(name: str = typer.Argument(..., help="a detector with an importer: noiseprint, wang2020, "
+                                                        "gragnaniello2021"),
+                   source: Path = typer.Argument(..., help="the upstream release: for noiseprint a clone of "
+                                                           "grip-unina/noiseprint (or a folder of .npz); for wang2020 "
+                                                           "blur_jpg_prob0.5.pth or blur_jpg_prob0.1.pth "
+                                                           "(CNNDetection); for gragnaniello2021 "
+                                                           "gandetection_resnet50nodown_{progan,stylegan2}.pth "
+                                                           "(GANimageDetection)"),
                    to: Optional[Path] = typer.Option(None, help="destination (default: the weights folder in the cache)")):
     """Convert a detector's official weights to safetensors (its ``import_weights``; TensorFlow
-    checkpoints are read without TensorFlow)."""
+    checkpoints are read without TensorFlow, .pth files with torch.load(weights_only=True))."""
     importers = [n for n in registry.detectors.names() if hasattr(registry.detectors.get(n), "import_weights")]
     if name not in importers:
         fail(f"no importer for {name!r}; importers: {', '.join(importers)}")
@@ -608,7 +613,12 @@ def import_weights(name: str = typer.Argument(..., help="a detector with an impo
         manifest = registry.detectors.get(name).import_weights(source, to)
     except (OSError, ValueError) as error:
         fail(str(error))
-    typer.echo(f"wrote {len(manifest['files'])} networks to {manifest['destination']}")
+    count = len(manifest["files"])
+    tag = ""
+    if manifest.get("tag"):  # one network, found by its tag
+        aliases = "".join(f" or {name}:{alias}" for alias in manifest.get("aliases", []))
+        tag = f"; use it as {name}:{manifest['tag']}{aliases}" + (f" with weights_dir={to}" if to else "")
+    typer.echo(f"wrote {count} network{'s' if count != 1 else ''} to {manifest['destination']}{tag}")
 
 
 def main() -> None:

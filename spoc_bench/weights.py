@@ -81,6 +81,8 @@ def manifest_entry(path: Path) -> tuple[str | None, Path | None, str]:
 
 def remedy(record: dict) -> str:
     """How to make a weights file again, from its manifest: its training or import command."""
+    if str(record.get("command", "")).startswith("spoc-bench weights import"):
+        return f"re-import it with `{record['command']}`"
     if record.get("command"):
         return f"retrain it with `{record['command']}` or restore it from git"
     if record.get("model"):

@@ -178,7 +178,7 @@ BAD_ARGUMENTS = [  # (arguments, what the line names)
     (["weights", "import", "noiseprint", "{tmp}/npy", "--to", "{tmp}/w"], "is not an .npz archive"),
     (["weights", "import", "noiseprint", "{tmp}/nowhere"], "does not exist"),
     (["weights", "import", "noiseprint", "{tmp}/garbage", "--to", "{afile}"], "--to"),
-    (["weights", "import", "gizmo", "{tmp}"], "importers: noiseprint"),
+    (["weights", "import", "gizmo", "{tmp}"], "importers: gragnaniello2021, noiseprint, wang2020"),
     (["train", "detector", "bondi2017", "-o", "unknown=1"], "unknown option 'unknown'; accepted: epochs"),
     (["train", "detector", "bondi2017", "-o", "epochs=many"], "epochs='many' should be an integer"),
     (["train", "detector", "bondi2017", "-o", "device=cuda"], "--device"),
