@@ -34,9 +34,9 @@ synthetic images whose 64-px centre, on the 16-px grid, is all the losses see (s
 in view), 225 steps. The JPEG tables and subsampling are the target's most common ones among its
 sample images (``saves_like_target``: the attack's output is saved with them).
 
-**Attacker-side validation** (nothing of the defender): every 4th scene of the attacker's split is
-held out of training; before training and every ``validate_every`` steps the held-out inputs go
-whole through the generator and the real save, and the manifest records the share of them that
+**Attacker-side validation** (nothing of the defender): every 4th scene of the attacker's split (every
+4th file where scenes are unknown) is held out of training; before training and every
+``validate_every`` steps the held-out inputs go whole through the generator and the real save, and the manifest records the share of them that
 each surrogate, and a ``PhaseJudge`` that is in no loss (a logistic regression on residual
 statistics per 8x8 grid position, fitted on the attacker's real images), attribute to the target,
 with the PSNR. The generator kept is the checkpoint that the attacker ranks first by :func:`score`:
@@ -47,28 +47,34 @@ Knowledge: ``target_samples`` only, for the camera residuals (at attack time, th
 hands it; in training, the target's images in the attacker split). The runner hands a black-box
 attack no detector, and training reads the ``attacker`` split alone. Weights: ``spoc-bench train
 attack spoc [-o target=NAME]`` trains the surrogates when missing, then one generator per target
-(every camera when none is named); stored as ``attacks/weights/spoc-<tag>-<target>.safetensors`` (and
-``-embedder``, ``-constrained``) with manifests. The configurations tried, with their attacker-side
-figures, are in ``docs/spoc-ablation.md``.
+(every camera when none is named); stored as ``spoc-<dataset>-<target>.safetensors`` (and
+``-embedder``, ``-constrained``) with manifests, in ``attacks/weights/`` for simcam (shipped) and in
+the cache's ``weights/spoc/`` for a user's dataset (``--dataset dresden``; a camera dataset's
+synthetic inputs come from its ``synthetic_root`` folder); the tag to run is the dataset's name
+(``--attack spoc:dresden``). The configurations tried, with their attacker-side figures, are in
+``docs/spoc-ablation.md``.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from spoc_bench.contracts import Attack, Item, typical_container
 from spoc_bench.registry import register_attack
-from spoc_bench.weights import load_weights, save_weights, verified_sha256, weights_path
+from spoc_bench.weights import (WeightsNotFoundError, load_weights, local_weights_dir, save_weights, verified_sha256,
+                                weights_path)
 
 RECIPE = {"steps": 225, "batch": 16, "crop": 80, "margin": 8, "lr": 1e-3, "betas": (0.5, 0.999), "embedding": 1.0,
           "spectrum": 1.0, "adversarial": 0.1, "width": 32, "layers": 5, "period": 0, "cell": 16, "budget_psnr": 35.0,
           "validate_every": 75, "min_psnr": 32.0}
 EMBEDDER_RECIPE = {"steps": 2000, "batch": 32, "crop": 64, "lr": 1e-3, "dim": 512, "width": 32}
 SURROGATE_RECIPE = {"steps": 800, "batch": 64, "crop": 64, "lr": 1e-3, "width": 48, "filters": 6}
+SHIPPED_DATASETS = ("simcam",)  # generators for other datasets' cameras go to the cache, not the package
 VALIDATION_EVERY = 4  # every 4th of the attacker's scenes (sorted) is held out of generator training
 
 
@@ -83,8 +89,17 @@ class SpoC(Attack):
     def __init__(self, weights: str = "simcam", weights_dir: str | None = None, device: str = "cpu"):
         self.weights, self.weights_dir, self.device = weights, weights_dir, device
 
+    def weights_file(self, target: str) -> Path:
+        """The generator for ``target``: in ``weights_dir`` when given, else shipped, else among the
+        generators trained on the user's own data (:func:`~spoc_bench.weights.local_weights_dir`)."""
+        tag = f"{self.weights}-{target}"
+        if self.weights_dir:
+            return weights_path("attack", "spoc", tag, self.weights_dir)
+        shipped = weights_path("attack", "spoc", tag)
+        return shipped if shipped.exists() else weights_path("attack", "spoc", tag, local_weights_dir("spoc"))
+
     def weights_id(self, target: str) -> str:
-        path = weights_path("attack", "spoc", f"{self.weights}-{target}", self.weights_dir)
+        path = self.weights_file(target)
         return verified_sha256(path) if path.exists() else "missing"
 
     def fit(self, target: str, target_samples: Sequence[Item] = (), **knowledge) -> "SpoC":
@@ -92,7 +107,13 @@ class SpoC(Attack):
         from .trace_transplant import TraceTransplant
 
         super().fit(target, target_samples)
-        state = load_weights("attack", "spoc", f"{self.weights}-{target}", self.weights_dir)
+        path = self.weights_file(target)
+        if not path.exists():
+            raise WeightsNotFoundError(
+                f"spoc: no generator {path.name} for target {target!r} (weights tag {self.weights!r}; looked in "
+                f"{path.parent}). Train one on the dataset that holds the target with `spoc-bench train attack "
+                f"spoc --dataset NAME --data-root DIR -o target={target}` and run it as --attack spoc:NAME")
+        state = load_weights("attack", "spoc", f"{self.weights}-{target}", path.parent)
         self.generator_ = Generator.from_state(state).eval().to(self.device)
         self.traces_ = TraceTransplant().fit(target, target_samples)
         return self
@@ -113,13 +134,17 @@ class SpoC(Attack):
               threads: int | None = None, seed: int = 0, out: str | None = None, device: str = "cpu",
               log=print) -> list:
         """Train the attacker's surrogates (when missing) and one generator per target, from the
-        attacker split alone."""
+        attacker split alone. They are written to ``out``; by default beside the plugin for simcam
+        (shipped) and to the cache's ``weights/spoc`` for any other dataset (the user's own data),
+        where :meth:`weights_file` finds them."""
         import torch
 
         import spoc_bench
 
         if threads:
             torch.set_num_threads(threads)
+        if out is None and dataset not in SHIPPED_DATASETS:
+            out = str(local_weights_dir("spoc"))
         data = spoc_bench.build_dataset(dataset, **(dataset_options or {}))
         data.prepare()
         attacker = list(data.items(data.samples("attacker")))
@@ -130,6 +155,10 @@ class SpoC(Attack):
         unknown = sorted(set(targets) - set(cameras))
         if unknown:
             raise ValueError(f"spoc: unknown target(s) {unknown}; cameras of {dataset}'s attacker split: {cameras}")
+        if not synthetic:
+            raise ValueError(f"spoc: {dataset}'s attacker split holds no synthetic images to learn from; a camera "
+                             "dataset takes them from a folder of generated images with the dataset option "
+                             "synthetic_root=DIR (`spoc-bench train attack spoc --dataset-opt synthetic_root=DIR`)")
         context = {"dataset": dataset, "config": data.config(), "seed": seed, "out": out, "device": device, "log": log}
         written = []
         if not weights_path("attack", "spoc", f"{dataset}-embedder", out).exists():
@@ -221,6 +250,12 @@ def load_surrogates(dataset: str, classes: int, folder, device: str) -> dict:
 
 
 # --------------------------------------------------------------------------------- the generator
+def validation_unit(item: Item) -> str:
+    """What the attacker's validation holds out whole: a scene (with every view of it), or the file
+    where scenes are unknown (a folder of generated images)."""
+    return item.sample.scene or item.sample.id
+
+
 def held_out(scene: str, scenes: list[str]) -> bool:
     """Whether a scene's inputs are kept for the attacker's validation (every 4th scene, sorted)."""
     return len(scenes) > 1 and scenes.index(scene) % VALIDATION_EVERY == 0
@@ -243,14 +278,14 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
     target_pixels = [i.pixels for i in target_items]
     container = typical_container([i.container for i in target_items])
     save = (DiffJpeg(container.qtables, container.subsampling) if container.is_jpeg else torch.nn.Identity()).to(device)
-    scenes = sorted({i.sample.scene for i in synthetic})
+    scenes = sorted({validation_unit(i) for i in synthetic})
     traces = TraceTransplant().fit(target, target_items)
     with_signals = [(i, camera_signals(traces, i.pixels / 255.0)) for i in
                     tqdm(synthetic, desc=f"spoc {target}: camera residuals", unit="image", file=sys.stderr,
                          mininterval=2, disable=None)]
     inputs = [signals.permute(1, 2, 0).mul(255).numpy() for i, signals in with_signals
-              if not held_out(i.sample.scene, scenes)]
-    validation = [i for i in synthetic if held_out(i.sample.scene, scenes)] or synthetic
+              if not held_out(validation_unit(i), scenes)]
+    validation = [i for i in synthetic if held_out(validation_unit(i), scenes)] or synthetic
     signals_of = {i.sample.id: signals for i, signals in with_signals}
     judge = PhaseJudge(real, cameras)
 

@@ -21,6 +21,7 @@ class LayoutDataset(Dataset):
     """A dataset read from files laid out as ``layout`` says; subclasses implement ``_scan``."""
 
     layout = ""  # the expected layout, spelled out in every error
+    synthetic_root: str | None = None  # a camera dataset's folder of generated images (see synthetic_samples)
 
     def __init__(self):
         self.skipped: list[tuple[str, str]] = []
@@ -31,6 +32,14 @@ class LayoutDataset(Dataset):
         if self._samples is None:
             self.prepare()
         return self._split_report
+
+    def keep_device_options(self, protocol: str, train_fraction: float, attacker_devices, test_devices,
+                            synthetic_root) -> None:
+        """Store the options of a camera dataset's device split (:meth:`split_devices`) and its
+        ``synthetic_root`` (:meth:`synthetic_samples`)."""
+        self.protocol, self.train_fraction = protocol, float(train_fraction)
+        self.attacker_devices, self.test_devices = optional_tuple(attacker_devices), optional_tuple(test_devices)
+        self.synthetic_root = as_root(synthetic_root)
 
     def split_devices(self, samples: list[Sample], shot: Callable[[Sample], str]) -> list[Sample]:
         """``samples`` split by :func:`split_by_device` with this dataset's ``protocol``,
@@ -50,7 +59,29 @@ class LayoutDataset(Dataset):
         samples = self._scan(root)
         if not samples:
             raise self.layout_error(root, "holds no image files in the expected places")
-        self._samples = samples
+        self._samples = samples + self.synthetic_samples()
+
+    def synthetic_samples(self) -> list[Sample]:
+        """The generated images under ``synthetic_root`` (``<dir>/[<split>/]<generator>/**``: any
+        generator's outputs, or the ``synthetic`` dataset's rendered folder) as synthetic samples, read
+        as the ``folder`` loader reads generator labels (split by the split folders, else hashed by
+        file stem, 0.6 / 0.25 / 0.15), ids prefixed with ``synthetic/``: what an attack changes, and
+        what SpoC learns from on a dataset of real photographs."""
+        if self.synthetic_root is None:
+            return []
+        from .folder import Folder
+
+        root = Path(self.synthetic_root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{self.name} dataset: synthetic_root {root} is not a directory "
+                                    f"(expected <dir>/[<split>/]<generator>/* image files)")
+        folders = subfolders(root)
+        by_split = bool(folders) and all(folder.name in SPLITS for folder in folders)
+        generators = {label.name for folder in folders for label in (subfolders(folder) if by_split else [folder])}
+        inner = Folder(str(root), synthetic=tuple(sorted(generators)))
+        inner.prepare()
+        self.skipped += inner.skipped
+        return [replace(s, id=f"synthetic/{s.id}") for split in SPLITS for s in inner.samples(split)]
 
     def _scan(self, root: Path) -> list[Sample]:
         raise NotImplementedError

@@ -40,11 +40,10 @@ class Dresden(LayoutDataset):
 
     def __init__(self, root: str | None = None, cameras: tuple[str, ...] | None = None, protocol: str = "cross-device",
                  train_fraction: float = 0.7, attacker_devices: tuple[str, ...] | None = None,
-                 test_devices: tuple[str, ...] | None = None):
+                 test_devices: tuple[str, ...] | None = None, synthetic_root: str | None = None):
         super().__init__()
-        self.root, self.cameras, self.train_fraction = as_root(root), optional_tuple(cameras), float(train_fraction)
-        self.protocol = protocol
-        self.attacker_devices, self.test_devices = optional_tuple(attacker_devices), optional_tuple(test_devices)
+        self.root, self.cameras = as_root(root), optional_tuple(cameras)
+        self.keep_device_options(protocol, train_fraction, attacker_devices, test_devices, synthetic_root)
 
     def _scan(self, root: Path) -> list[Sample]:
         samples = []

@@ -19,7 +19,7 @@ from pathlib import Path
 from spoc_bench.contracts import SPLITS, Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import LayoutDataset, as_root, check_fractions, hash_split, optional_tuple, sample, subfolders
+from ._layout import LayoutDataset, as_root, check_fractions, hash_split, sample, subfolders
 
 LAYOUT = "<root>/[<split>/]<label>/*.{jpg,jpeg,png,tif,tiff,bmp,webp}"
 
@@ -41,8 +41,8 @@ class Folder(LayoutDataset):
         super().__init__()
         self.root, self.synthetic, self.split = as_root(root), tuple(synthetic), split
         self.fractions = check_fractions(self.name, fractions)
-        self.devices, self.protocol, self.train_fraction = bool(devices), protocol, float(train_fraction)
-        self.attacker_devices, self.test_devices = optional_tuple(attacker_devices), optional_tuple(test_devices)
+        self.devices = bool(devices)
+        self.keep_device_options(protocol, train_fraction, attacker_devices, test_devices, synthetic_root=None)
 
     def _scan(self, root: Path) -> list[Sample]:
         folders = subfolders(root)

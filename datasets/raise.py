@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from spoc_bench.contracts import Sample
 from spoc_bench.registry import register_dataset
 
-from ._layout import LayoutDataset, as_root, optional_tuple, sample
+from ._layout import LayoutDataset, as_root, sample
 
 LAYOUT = "<root>/<list>.csv with columns File,TIFF,NEF,Device, and the TIFF files under <root>"
 COLUMNS = ("File", "Device")
@@ -39,11 +39,10 @@ class Raise(LayoutDataset):
 
     def __init__(self, root: str | None = None, csv: str | None = None, protocol: str = "same-device",
                  train_fraction: float = 0.7, attacker_devices: tuple[str, ...] | None = None,
-                 test_devices: tuple[str, ...] | None = None):
+                 test_devices: tuple[str, ...] | None = None, synthetic_root: str | None = None):
         super().__init__()
-        self.root, self.csv, self.train_fraction = as_root(root), csv, float(train_fraction)
-        self.protocol = protocol
-        self.attacker_devices, self.test_devices = optional_tuple(attacker_devices), optional_tuple(test_devices)
+        self.root, self.csv = as_root(root), csv
+        self.keep_device_options(protocol, train_fraction, attacker_devices, test_devices, synthetic_root)
 
     def _scan(self, root: Path) -> list[Sample]:
         listing = self._listing(root)

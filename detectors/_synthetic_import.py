@@ -24,8 +24,8 @@ for gragnaniello2021 (GANimageDetection's default).
 **Where.** The import writes ``<name>-<tag>.safetensors`` and its manifest ``<name>-<tag>.json``
 (``spoc_bench.weights.save_weights``: our sha256, the source file's name and sha256, the
 architecture, the tag, the licence) to ``destination``, by default ``<cache>/weights/<name>``
-(:func:`imported_dir`). A detector built without ``weights_dir`` looks for its tag among the shipped
-weights, then in that folder (:func:`find_weights`); with ``weights_dir`` only there.
+(:func:`spoc_bench.weights.local_weights_dir`). A detector built without ``weights_dir`` looks for
+its tag among the shipped weights, then in that folder (:func:`find_weights`); with ``weights_dir`` only there.
 
 Third-party weights are never shipped with spoc-bench; each user imports their own copy.
 """
@@ -36,7 +36,7 @@ import os
 import re
 from pathlib import Path
 
-from spoc_bench.weights import WeightsNotFoundError, file_sha256, weights_folder, weights_path
+from spoc_bench.weights import WeightsNotFoundError, file_sha256, local_weights_dir, weights_folder, weights_path
 
 OFFICIAL_TAG = "official"
 UPSTREAM = {
@@ -68,13 +68,6 @@ KEY = re.compile(r"^(?:(conv1|bn1)\.(\w+)|layer([1-4])\.(\d+)\.(conv[123]|bn[123
 
 
 # ------------------------------------------------------------------------------------- finding
-def imported_dir(name: str) -> Path:
-    """Where ``spoc-bench weights import NAME`` writes by default: ``<cache>/weights/<name>``."""
-    from spoc_bench.cache import default_root
-
-    return default_root() / "weights" / name
-
-
 def tag_of(path: str | os.PathLike) -> str:
     """The tag of an imported file: its name without ``.pth`` (``blur_jpg_prob0.5``)."""
     stem = re.sub(r"(\.pth|\.pt)?(\.tar)?$", "", Path(path).name)
@@ -88,9 +81,10 @@ def resolve_tag(name: str, tag: str) -> str:
 
 def find_weights(name: str, tag: str, weights_dir: str | os.PathLike | None = None) -> Path:
     """The file of a weights tag: in ``weights_dir`` when given, else the shipped weights, then
-    :func:`imported_dir`. Raises :class:`WeightsNotFoundError` naming the folders and both commands."""
+    :func:`spoc_bench.weights.local_weights_dir`. Raises :class:`WeightsNotFoundError` naming the
+    folders and both commands."""
     resolved = resolve_tag(name, tag)
-    folders = [Path(weights_dir).expanduser()] if weights_dir else [weights_folder("detector"), imported_dir(name)]
+    folders = [Path(weights_dir).expanduser()] if weights_dir else [weights_folder("detector"), local_weights_dir(name)]
     for folder in folders:
         path = weights_path("detector", name, resolved, folder)
         if path.is_file():
@@ -247,10 +241,10 @@ def import_synthetic(cls, source: str | os.PathLike, destination: str | os.PathL
     """Import an official checkpoint of ``cls`` (``Wang2020`` or ``Gragnaniello2021``).
 
     ``source``: the authors' ``.pth`` file. Writes ``<name>-<tag>.safetensors`` (tag: :func:`tag_of`)
-    and its manifest to ``destination`` (default :func:`imported_dir`), each atomically. Returns the
-    manifest, with ``"files"`` and ``"destination"``. Raises ``FileNotFoundError`` for a missing
-    file and ``ValueError`` (naming the file and the reason) for a file that is not such a
-    checkpoint.
+    and its manifest to ``destination`` (default :func:`spoc_bench.weights.local_weights_dir`), each
+    atomically. Returns the manifest, with ``"files"`` and ``"destination"``. Raises
+    ``FileNotFoundError`` for a missing file and ``ValueError`` (naming the file and the reason) for
+    a file that is not such a checkpoint.
     """
     import json
 
@@ -270,7 +264,7 @@ def import_synthetic(cls, source: str | os.PathLike, destination: str | os.PathL
     tag = tag_of(source)
     tensors = from_torchvision(read_checkpoint(source, origin), cls.STEM_STRIDE, f"{origin}: {source}")
     depth, width, stem_stride = tensors["meta.arch"].tolist()
-    folder = Path(destination).expanduser() if destination else imported_dir(name)
+    folder = Path(destination).expanduser() if destination else local_weights_dir(name)
     parameters = sum(v.numel() for k, v in tensors.items()
                      if k.endswith(("weight", "bias")) and not k.startswith("meta."))
     manifest = {

@@ -11,11 +11,14 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from spoc_bench.contracts import Dataset, Detector
+
+if TYPE_CHECKING:
+    import torch
 
 SIMCAM = {"size": 256, "views": (48, 24, 24), "crops_per_photo": 4, "seed": 0}  # simcam's default config
 VALIDATION_FRACTION = 1 / 6

@@ -297,8 +297,12 @@ def approve_cost(yes: bool):
 def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
           name: str = typer.Argument(..., help="the plugin whose weights to train"),
           option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="KEY=VALUE for its trainer"),
+          dataset: Optional[str] = typer.Option(None, help="the dataset it learns from (trainers that read one)"),
+          data_root: Optional[Path] = typer.Option(None, "--data-root", help="that dataset's folder"),
+          dataset_opt: Optional[List[str]] = typer.Option(None, "--dataset-opt", help="KEY=VALUE for that dataset"),
           device: str = typer.Option("cpu", help="cpu or cuda")):
-    """Train a plugin's weights with its own recipe (e.g. `train dataset synthetic`)."""
+    """Train a plugin's weights with its own recipe (e.g. `train dataset synthetic`, or `train attack
+    spoc --dataset dresden --data-root DIR --dataset-opt synthetic_root=GAN_DIR`)."""
     registries = {"attack": registry.attacks, "detector": registry.detectors, "dataset": registry.datasets}
     if kind not in registries:
         fail(f"unknown kind {kind!r}; use attack, detector or dataset")
@@ -313,12 +317,28 @@ def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
     if "device" in options:
         fail("-o/--option device=...: give the device with --device")
     check_keywords(plugin.train, options, f"-o/--option for `train {kind} {name}`", ("log", "device"))
+    options.update(training_data(plugin, f"train {kind} {name}", options, dataset, data_root, dataset_opt))
     try:
         written = plugin.train(**options, device=device, log=typer.echo)
     except (FileNotFoundError, ValueError, NotImplementedError) as error:
         fail(str(error))
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+def training_data(plugin, command: str, options: dict, dataset: str | None, data_root: Path | None,
+                  dataset_opt: Optional[List[str]]) -> dict:
+    """``train``'s --dataset, --data-root and --dataset-opt as the trainer's ``dataset`` and
+    ``dataset_options`` keywords."""
+    if not (dataset or data_root or dataset_opt):
+        return {}
+    if "dataset_options" not in inspect.signature(plugin.train).parameters:
+        fail(f"`{command}` reads no dataset: --dataset, --data-root and --dataset-opt do not apply")
+    if {"dataset", "dataset_options"} & set(options):
+        fail("give the dataset with --dataset, --data-root and --dataset-opt, not with -o")
+    name = dataset or inspect.signature(plugin.train).parameters["dataset"].default
+    data = {**(dataset_options(dataset_opt, [name]) or {}), **({"root": str(data_root)} if data_root else {})}
+    return {"dataset": name, "dataset_options": data}
 
 
 @app.command()

@@ -37,6 +37,14 @@ def weights_folder(kind: str) -> Path:
     return Path(package.__file__).parent / "weights"
 
 
+def local_weights_dir(name: str) -> Path:
+    """Where the weights a user makes for a plugin go, never inside the package: imported upstream
+    releases and generators trained on the user's own data (``<cache>/weights/<name>``)."""
+    from .cache import default_root
+
+    return default_root() / "weights" / name
+
+
 def weights_path(kind: str, name: str, tag: str, folder: str | Path | None = None) -> Path:
     return Path(folder or weights_folder(kind)) / f"{name}-{tag}.safetensors"
 
