@@ -11,11 +11,13 @@ Networks (``attacks/_spoc_nets.py``):
   the target's sample image whose content looks most alike (``trace-transplant``'s search: the
   camera's own demosaicing, noise, sharpening and save for similar content). Five full-resolution
   3x3 convolutions over the input and both signals give, per 16x16 block and colour channel, the
-  share of the input's band to take away and of the camera's to add; the change is then scaled
-  down, image by image, to a mean square of at most ``budget_psnr`` (35 dB before the save, about
-  32.5 dB after it). Content is kept by that hard budget rather than by a content loss. Gains on a
-  coarse grid can only allocate the budget between regions and between removing and adding; they
-  cannot draw a pattern that only the attacker's surrogates take for the camera;
+  share of the input's band to take away and of the camera's to add; in training the change is
+  scaled down, image by image, to a mean square of at most ``budget_psnr`` (35 dB before the save).
+  At attack time each change is scaled instead so that the file, saved as the target saves, lies
+  ``psnr`` dB from its input (32: the issue's quality bound, spent in full and never crossed by any
+  image; :func:`at_psnr`). Content is kept by that hard budget rather than by a content loss. Gains
+  on a coarse grid can only allocate the budget between regions and between removing and adding;
+  they cannot draw a pattern that only the attacker's surrogates take for the camera;
 - a **discriminator**: the target camera's real patches against generated ones (both as saved
   files), on high-passed patches, spectrally normalised, PatchGAN logits averaged;
 - the attacker's **surrogates**, trained once, offline, on the attacker's own images (the
@@ -86,8 +88,9 @@ class SpoC(Attack):
     needs = frozenset({"target_samples"})
     saves_like_target = True
 
-    def __init__(self, weights: str = "simcam", weights_dir: str | None = None, device: str = "cpu"):
-        self.weights, self.weights_dir, self.device = weights, weights_dir, device
+    def __init__(self, weights: str = "simcam", weights_dir: str | None = None, psnr: float | None = 32.0,
+                 device: str = "cpu"):
+        self.weights, self.weights_dir, self.psnr, self.device = weights, weights_dir, psnr, device
 
     def weights_file(self, target: str) -> Path:
         """The generator for ``target``: in ``weights_dir`` when given, else shipped, else among the
@@ -122,7 +125,11 @@ class SpoC(Attack):
         import torch
 
         signals = torch.stack([camera_signals(self.traces_, image.permute(1, 2, 0).double().numpy()) for image in images])
-        return self.generator_(*signals.to(self.device).split(3, dim=1)).cpu()
+        outputs = self.generator_(*signals.to(self.device).split(3, dim=1)).cpu()
+        if self.psnr is None:
+            return outputs
+        return torch.stack([at_psnr(image, output, self.target_container, self.psnr)
+                            for image, output in zip(images, outputs)])
 
     @classmethod
     def train(cls, target: str | None = None, dataset: str = "simcam", dataset_options: dict | None = None,
@@ -362,6 +369,28 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
                 "crop": size, "attacker_validation": {"inputs": len(validation), "checks": checks,
                                                       "kept_step": best[0]["step"]}}
     return save_weights(best[1], "attack", "spoc", f"{dataset}-{target}", manifest, out)
+
+
+def at_psnr(image, attacked, container, decibels: float, halvings: int = 12):
+    """``image + scale * (attacked - image)``, the scale in [0, 4] as large as keeps the 8-bit file,
+    saved as ``container`` says, at least ``decibels`` from ``image`` (bisection: the PSNR falls as
+    the scale grows); the input itself where its re-save alone already falls below ``decibels``."""
+    from spoc_bench.images import save_as, to_uint8
+    from spoc_bench.metrics import psnr
+
+    reference, change = to_uint8(image[None])[0], attacked - image
+
+    def saved_psnr(scale: float) -> float:
+        pixels = to_uint8((image + scale * change)[None])[0]
+        return psnr(reference, save_as(pixels, container) if container is not None else pixels)
+
+    low, high = 0.0, 4.0
+    if saved_psnr(high) >= decibels:
+        return image + high * change
+    for _ in range(halvings):
+        middle = (low + high) / 2
+        low, high = (middle, high) if saved_psnr(middle) >= decibels else (low, middle)
+    return image + low * change
 
 
 def residual_spectrum(images):

@@ -382,14 +382,22 @@ def attack_images(name: str = typer.Argument(..., help="an attack that needs no 
                   output: Path = typer.Option(..., "--output", help="folder for the attacked images"),
                   dataset: str = typer.Option("simcam", help="where the target's sample images come from"),
                   data_root: Optional[Path] = typer.Option(None, "--data-root"),
-                  weights: Optional[str] = typer.Option(None, help="the attack's weights tag")):
+                  dataset_opt: Optional[List[str]] = typer.Option(None, "--dataset-opt", help="KEY=VALUE for the dataset"),
+                  weights: Optional[str] = typer.Option(None, help="the attack's weights tag"),
+                  option: Optional[List[str]] = typer.Option(None, "--option", "-o",
+                                                             help="KEY=VALUE for the attack, e.g. psnr=34")):
     """Attack every image of a folder and save each as the target camera saves its files."""
     from .apply import attack_folder
+    from .runner import split_spec
 
     check_writable(output, "--output")
+    options = key_values(option, "-o/--option") or {}
     try:
-        attack = registry.attacks.build_spec(f"{name}:{weights}" if weights else name)
-        data = registry.datasets.build(dataset, **({"root": str(data_root)} if data_root else {}))
+        check_keywords(registry.attacks.get(split_spec(name)[0]).__init__, options,
+                       f"-o/--option for attack {split_spec(name)[0]!r}", ("weights", "device"))
+        attack = registry.attacks.build_spec(f"{name}:{weights}" if weights else name, **options)
+        data_options = {**(dataset_options(dataset_opt, [dataset]) or {}), **({"root": str(data_root)} if data_root else {})}
+        data = registry.datasets.build(dataset, **data_options)
         data.prepare()
         manifest = attack_folder(attack, data, target, input, output)
     except (registry.UnknownPluginError, FileNotFoundError, ValueError) as error:

@@ -103,6 +103,24 @@ def attack_cli(source: Path, output: Path, demo_root: Path, name: str = "identit
                                "--dataset", "demo", "--data-root", str(demo_root)])
 
 
+def test_attack_cli_hands_the_attack_its_options(tmp_path, demo_root):
+    source = tmp_path / "in"
+    good_folder(source, 1)
+
+    def mean_psnr(result) -> float:
+        assert result.exit_code == 0, result.output
+        return float(result.stdout.split("mean PSNR ")[1].split(" dB")[0])
+
+    full = mean_psnr(attack_cli(source, tmp_path / "full", demo_root, "trace-transplant"))
+    half = mean_psnr(runner.invoke(app, ["attack", "trace-transplant", "-o", "strength=0.5", "--target", "demo-A",
+                                         "--input", str(source), "--output", str(tmp_path / "half"), "--dataset",
+                                         "demo", "--data-root", str(demo_root)]))
+    assert half > full + 1  # half the camera residual: closer to the input
+    wrong = runner.invoke(app, ["attack", "trace-transplant", "-o", "power=2", "--target", "demo-A", "--input",
+                                str(source), "--output", str(tmp_path / "wrong")])
+    assert wrong.exit_code == 2 and "-o/--option for attack 'trace-transplant': unknown option 'power'" in wrong.output
+
+
 def camera_folder(root: Path, synthetic: dict[str, np.ndarray | bytes]) -> Path:
     """A ``folder`` dataset by split: two JPEG cameras (quality 60 and 95) in every split, and the
     ``synthetic`` inputs (relative path -> pixels or file bytes) under ``defender-test/gen``."""

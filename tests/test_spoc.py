@@ -6,7 +6,7 @@ import torch
 
 import spoc_bench
 from spoc_bench.images import jpeg_container, to_tensor
-from tests.conftest import SIMCAM_TARGETS, shipped_attack_manifest
+from tests.conftest import SIMCAM_TARGETS, shipped_attack_manifest, textured
 
 SMALL = dict(size=64, views=(2, 1, 2), crops_per_photo=1, workers=1)
 
@@ -49,7 +49,7 @@ def test_training_lowers_the_generators_losses(trained):
 
 def test_attack_keeps_size_content_and_saves_like_the_target(trained):
     folder, _ = trained
-    attack = spoc_bench.build_attack("spoc", weights_dir=str(folder))
+    attack = spoc_bench.build_attack("spoc", weights_dir=str(folder), psnr=None)  # the generator's own budget
     assert attack.threat_model == "black-box" and attack.needs == {"target_samples"}
     from spoc_bench.contracts import Item, Sample
 
@@ -66,6 +66,27 @@ def test_attack_keeps_size_content_and_saves_like_the_target(trained):
                                    jpeg_container(90))])
     assert saved[0][1] == target_container
     assert len(attack.weights_id("gamma")) == 64 and attack.weights_id("alpha-1") == "missing"
+
+
+def test_attack_brings_every_saved_file_to_its_psnr(trained):
+    from spoc_bench.contracts import Item, Sample
+    from spoc_bench.images import decode
+    from spoc_bench.metrics import psnr
+
+    from spoc_bench.datasets._scenes import load_photo
+
+    folder, _ = trained
+    target = Item(Sample("t", "attacker", "real", camera="gamma"), textured(9), jpeg_container(92, "4:2:0"))
+    photo = np.round(load_photo("coffee", 0.5) * 255).astype(np.uint8)
+    inputs = [photo[:64, :64], photo[64:128, 32:96]]  # smooth enough that the re-save alone stays above 35 dB
+    items = [Item(Sample(f"s{i}", "defender-test", "synthetic"), pixels, jpeg_container(90))
+             for i, pixels in enumerate(inputs)]
+    assert spoc_bench.build_attack("spoc").psnr == 32.0
+    for decibels in (33.0, 35.0):
+        attack = spoc_bench.build_attack("spoc", weights_dir=str(folder), psnr=decibels).fit("gamma", [target])
+        saved = attack.save(attack(to_tensor(inputs)), items)
+        measured = [psnr(item.pixels, decode(data)) for (data, _), item in zip(saved, items)]
+        assert all(decibels <= value < decibels + 0.1 for value in measured), measured
 
 
 def test_missing_generator_names_the_training_command(tmp_path):
@@ -191,7 +212,7 @@ def test_shipped_generator_for_every_simcam_camera_keeps_the_content(target):
     photo = (load_photo("coffee", 0.5) * 255).round().astype(np.uint8)
     noisy = np.clip(photo + np.random.default_rng(0).normal(0, 6, photo.shape), 0, 255).astype(np.uint8)
     samples = [Item(Sample("s", "attacker", "real", camera=target), noisy[:64, :64], jpeg_container(92))]
-    attack = spoc_bench.build_attack("spoc")
+    attack = spoc_bench.build_attack("spoc", psnr=None)  # the generator's own budget, without the attack-time rule
     attack.fit(target, samples)
     images = to_tensor([photo[:96, :128]])
     with torch.no_grad():
