@@ -13,6 +13,7 @@ from typing import Sequence
 from spoc_bench.contracts import Attack, Item
 
 LEVEL = 1 / 255  # one 8-bit level: epsilon and step sizes are counted in these
+SURROGATES = "embedder+constrained"  # the transfer attacks' default: both of the attacker's surrogates
 
 
 # ------------------------------------------------------------------------------------ the steps
@@ -68,6 +69,15 @@ class SurrogateEnsemble:
 
         return torch.stack([model(images).log_softmax(dim=1) for model in self.models.values()]).mean(dim=0)
 
+    def only(self, names: str) -> "SurrogateEnsemble":
+        """The ensemble of the models ``names`` lists (``a+b``)."""
+        chosen = names.split("+")
+        unknown = sorted(set(chosen) - set(self.models))
+        if unknown or not names:
+            raise ValueError(f"surrogates={names!r}: unknown {unknown}; the attacker's surrogates are "
+                             f"{'+'.join(self.models)}")
+        return SurrogateEnsemble({name: self.models[name] for name in chosen}, self.classes)
+
 
 def attacker_surrogate(dataset: str, cameras: Sequence[str], folder=None, device: str = "cpu") -> SurrogateEnsemble:
     """SpoC's shipped surrogates (``embedder`` and ``constrained``) for ``dataset``, trained on its
@@ -111,7 +121,7 @@ class GradientAttack(Attack):
         if detector is not None:
             self.model_, classes = DetectorLogProbabilities(detector), detector.classes
         elif surrogate is not None:
-            self.model_, classes = surrogate, surrogate.classes
+            self.model_, classes = surrogate.only(self.surrogates), surrogate.classes
         else:
             raise ValueError(f"{self.name}: fit needs the detector (white-box) or the surrogate (transfer)")
         if target not in classes:

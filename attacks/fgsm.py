@@ -9,20 +9,22 @@ rounding and the compression are part of the attack's reality and may undo part 
 Two threat models, two names, as for ``pgd``: ``fgsm-white-box`` (the measured detector's gradients;
 knowledge ``target_samples`` and ``detector``; computed once per detector, differentiable camera-model
 detectors only) and ``fgsm-transfer`` (the attacker's surrogates, SpoC's ``embedder`` and
-``constrained``; knowledge ``target_samples`` and ``surrogate``). The step is in ``attacks/_gradient.py``.
+``constrained``, or one of them with ``surrogates=``; knowledge ``target_samples`` and ``surrogate``).
+The step is in ``attacks/_gradient.py``.
 """
 
 from __future__ import annotations
 
 from spoc_bench.registry import register_attack
 
-from ._gradient import LEVEL, GradientAttack, Transfer, WhiteBox, fgsm
+from ._gradient import LEVEL, SURROGATES, GradientAttack, Transfer, WhiteBox, fgsm
 
 
 class FGSM(GradientAttack):
-    def __init__(self, epsilon: float = 4, through_save: bool = True, weights_dir: str | None = None,
-                 device: str = "cpu"):
-        self.epsilon, self.through_save, self.weights_dir, self.device = epsilon, through_save, weights_dir, device
+    def __init__(self, epsilon: float = 4, through_save: bool = True, surrogates: str = SURROGATES,
+                 weights_dir: str | None = None, device: str = "cpu"):
+        self.epsilon, self.through_save, self.device = epsilon, through_save, device
+        self.surrogates, self.weights_dir = surrogates, weights_dir
 
     def perturb(self, model, images, target: int):
         return fgsm(model, images, target, self.epsilon * LEVEL)

@@ -13,8 +13,9 @@ Two threat models, two names:
   ``target_samples`` (for the container) and ``detector``; the runner computes its images once per
   detector and attacks only differentiable camera-model detectors (others are counted skips).
 - ``pgd-transfer``: the gradients of the attacker's own frozen classifiers (SpoC's ``embedder`` and
-  ``constrained``, trained on the attacker split; their log-probabilities averaged), applied to every
-  detector. Knowledge: ``target_samples`` and ``surrogate``; the runner never hands it a detector.
+  ``constrained``, trained on the attacker split; their log-probabilities averaged, or one of them
+  alone with ``surrogates="embedder"``), applied to every detector. Knowledge: ``target_samples`` and
+  ``surrogate``; the runner never hands it a detector.
 
 The steps are in ``attacks/_gradient.py``.
 """
@@ -23,14 +24,14 @@ from __future__ import annotations
 
 from spoc_bench.registry import register_attack
 
-from ._gradient import LEVEL, GradientAttack, Transfer, WhiteBox, pgd
+from ._gradient import LEVEL, SURROGATES, GradientAttack, Transfer, WhiteBox, pgd
 
 
 class PGD(GradientAttack):
     def __init__(self, epsilon: float = 4, step: float = 1, steps: int = 10, through_save: bool = True,
-                 weights_dir: str | None = None, device: str = "cpu"):
+                 surrogates: str = SURROGATES, weights_dir: str | None = None, device: str = "cpu"):
         self.epsilon, self.step, self.steps, self.through_save = epsilon, step, steps, through_save
-        self.weights_dir, self.device = weights_dir, device
+        self.surrogates, self.weights_dir, self.device = surrogates, weights_dir, device
 
     def perturb(self, model, images, target: int):
         return pgd(model, images, target, self.epsilon * LEVEL, self.step * LEVEL, self.steps)

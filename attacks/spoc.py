@@ -242,6 +242,33 @@ def train_constrained(real, cameras, steps, dataset, config, seed, out, device, 
     return save_weights(model.state_dict(), "attack", "spoc", f"{dataset}-constrained", manifest, out)
 
 
+SURROGATES = {"embedder": (train_embedder, EMBEDDER_RECIPE), "constrained": (train_constrained, SURROGATE_RECIPE)}
+
+
+def train_surrogate(name: str, dataset: str = "simcam", dataset_options: dict | None = None, steps: int | None = None,
+                    seed: int = 0, out: str | None = None, device: str = "cpu", log=print) -> list:
+    """Train (or retrain) one of the attacker's surrogates, ``embedder`` or ``constrained``, on
+    ``dataset``'s attacker split: ``spoc-bench train surrogate NAME``. Written where SpoC's weights go
+    (beside the plugin for simcam, else the cache's ``weights/spoc``), where SpoC, MISLGAN and the
+    transfer attacks load them; generators trained against the previous file keep working but were
+    not trained against this one."""
+    import spoc_bench
+
+    if name not in SURROGATES:
+        raise ValueError(f"unknown surrogate {name!r}; the attacker's surrogates are {', '.join(SURROGATES)}")
+    if out is None and dataset not in SHIPPED_DATASETS:
+        out = str(local_weights_dir("spoc"))
+    data = spoc_bench.build_dataset(dataset, **(dataset_options or {}))
+    data.prepare()
+    real = [i for i in data.items(data.samples("attacker")) if i.sample.source == "real"]
+    cameras = sorted({i.sample.camera for i in real})
+    if len(cameras) < 2:
+        raise ValueError(f"surrogate {name}: {dataset}'s attacker split has real images of {len(cameras)} camera(s); "
+                         "a camera classifier needs two or more")
+    trainer, recipe = SURROGATES[name]
+    return [trainer(real, cameras, steps or recipe["steps"], dataset, data.config(), seed, out, device, log)]
+
+
 def load_surrogates(dataset: str, classes: int, folder, device: str) -> dict:
     """The attacker's frozen camera classifiers: ``embedder`` and ``constrained``."""
     from ._spoc_nets import ConstrainedSurrogate, Embedder

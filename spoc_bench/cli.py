@@ -294,7 +294,7 @@ def approve_cost(yes: bool):
 
 
 @app.command()
-def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
+def train(kind: str = typer.Argument(..., help="attack, detector, dataset or surrogate"),
           name: str = typer.Argument(..., help="the plugin whose weights to train"),
           option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="KEY=VALUE for its trainer"),
           dataset: Optional[str] = typer.Option(None, help="the dataset it learns from (trainers that read one)"),
@@ -302,13 +302,14 @@ def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
           dataset_opt: Optional[List[str]] = typer.Option(None, "--dataset-opt", help="KEY=VALUE for that dataset"),
           device: str = typer.Option("cpu", help="cpu or cuda")):
     """Train a plugin's weights with its own recipe (e.g. `train dataset synthetic`, or `train attack
-    spoc --dataset dresden --data-root DIR --dataset-opt synthetic_root=GAN_DIR`)."""
+    spoc --dataset dresden --data-root DIR --dataset-opt synthetic_root=GAN_DIR`), or one of the
+    attacker's surrogates (`train surrogate embedder`; SpoC, MISLGAN and the transfer attacks use them)."""
     registries = {"attack": registry.attacks, "detector": registry.detectors, "dataset": registry.datasets}
-    if kind not in registries:
-        fail(f"unknown kind {kind!r}; use attack, detector or dataset")
+    if kind not in [*registries, "surrogate"]:
+        fail(f"unknown kind {kind!r}; use attack, detector, dataset or surrogate")
     try:
-        plugin = registries[kind].get(name)
-    except registry.UnknownPluginError as error:
+        plugin = surrogate_trainer(name) if kind == "surrogate" else registries[kind].get(name)
+    except (registry.UnknownPluginError, ValueError) as error:
         fail(str(error))
     if not hasattr(plugin, "train"):
         fail(f"{kind} {name!r} has no weights to train")
@@ -324,6 +325,18 @@ def train(kind: str = typer.Argument(..., help="attack, detector or dataset"),
         fail(str(error))
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+def surrogate_trainer(name: str):
+    """An object whose ``train`` trains the attacker's surrogate ``name``."""
+    from functools import partial
+    from types import SimpleNamespace
+
+    from .attacks.spoc import SURROGATES, train_surrogate
+
+    if name not in SURROGATES:
+        raise ValueError(f"unknown surrogate {name!r}; the attacker's surrogates are {', '.join(SURROGATES)}")
+    return SimpleNamespace(train=partial(train_surrogate, name))
 
 
 def training_data(plugin, command: str, options: dict, dataset: str | None, data_root: Path | None,

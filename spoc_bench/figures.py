@@ -157,8 +157,10 @@ def reference(headline: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return headline[headline.perturbation == chosen], chosen
 
 
-def heatmap(headline: pd.DataFrame, folder: Path) -> Figure | None:
-    """Attack x detector: an ASR panel for camera-model detectors, an AUC panel for synthetic ones."""
+def heatmap(headline: pd.DataFrame, folder: Path, name: str = "heatmap", title: str = "Attack x detector",
+            rows: str = "attack") -> Figure | None:
+    """Attack x detector: an ASR panel for camera-model detectors, an AUC panel for synthetic ones;
+    written as ``folder/<name>.png`` and ``.pdf``, ``rows`` labelling the attacks' axis."""
     import matplotlib.pyplot as plt
 
     data, perturbation = reference(headline)
@@ -172,18 +174,18 @@ def heatmap(headline: pd.DataFrame, folder: Path) -> Figure | None:
     figure, axes = plt.subplots(1, len(metrics), figsize=(sum(widths) + 2.5 * len(metrics), 0.7 * len(attacks) + 2.2),
                                 squeeze=False, gridspec_kw={"width_ratios": widths})
     for axis, metric in zip(axes[0], metrics):
-        heat(axis, data[data.metric == metric], attacks, metric)
-    title = f"Attack x detector ({perturbation}): brighter = attack more successful"
+        heat(axis, data[data.metric == metric], attacks, metric, rows)
+    title = f"{title} ({perturbation}): brighter = attack more successful"
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
-    save(figure, *paths(folder, "heatmap"))
+    save(figure, *paths(folder, name))
     caption = (f"{title}. ASR: share of attacked images attributed to the target camera (camera-model detectors); "
                f"AUC: real vs attacked images (synthetic-image detectors; 0.5 = fooled). Cells: mean and "
                f"bootstrap 95% CI, pooled over targets; {size_text(data.n)} images per cell.")
-    return Figure("heatmap", title, caption)
+    return Figure(name, title, caption)
 
 
-def heat(axis, frame: pd.DataFrame, attacks: list[str], metric: str) -> None:
+def heat(axis, frame: pd.DataFrame, attacks: list[str], metric: str, rows: str = "attack") -> None:
     columns = list(dict.fromkeys(frame.column))
     cells = frame.set_index(["attack", "column"])
     values = np.array([[cells.value.get((a, c), np.nan) for c in columns] for a in attacks], float)
@@ -198,7 +200,7 @@ def heat(axis, frame: pd.DataFrame, attacks: list[str], metric: str) -> None:
     axis.set_xticks(range(len(columns)), columns, fontsize=8)
     axis.set_yticks(range(len(attacks)), attacks, fontsize=9)
     axis.set_xlabel("detector (weights)", fontsize=9)
-    axis.set_ylabel("attack", fontsize=9)
+    axis.set_ylabel(rows, fontsize=9)
     axis.set_title(f"{METRICS[metric].name}: {HEAT_TITLES[metric]}", fontsize=10)
     axis.figure.colorbar(image, ax=axis, fraction=0.08, label=METRICS[metric].name)
 

@@ -100,6 +100,30 @@ def test_fgsm_moves_one_step_of_epsilon():
     assert torch.allclose((outputs - inputs).abs().max(), torch.tensor(2 * LEVEL), atol=1e-6)
 
 
+def surrogate_ensemble():
+    from spoc_bench.attacks._gradient import SurrogateEnsemble
+    from spoc_bench.attacks._spoc_nets import ConstrainedSurrogate, Embedder
+
+    torch.manual_seed(0)
+    return SurrogateEnsemble({"embedder": Embedder(3, 16, 8).eval(),
+                              "constrained": ConstrainedSurrogate(3, 8, 3).eval()}, DEMO_CAMERAS)
+
+
+def test_transfer_attack_follows_only_the_surrogates_it_names():
+    ensemble, inputs = surrogate_ensemble(), images(2, size=64, seed=3)
+    alone = attacks.build("pgd-transfer", surrogates="embedder").fit("demo-B", surrogate=ensemble)
+    both = attacks.build("pgd-transfer").fit("demo-B", surrogate=ensemble)
+    assert list(alone.model_.models) == ["embedder"] and list(both.model_.models) == ["embedder", "constrained"]
+    expected = pgd(lambda x: ensemble.models["embedder"](x).log_softmax(1), inputs, 1, 4 * LEVEL, LEVEL, 10)
+    assert torch.allclose(alone(inputs), expected)
+    assert not torch.allclose(both(inputs), expected)
+
+
+def test_transfer_attack_refuses_an_unknown_surrogate():
+    with pytest.raises(ValueError, match="unknown \\['resnet'\\]; the attacker's surrogates are embedder\\+constrained"):
+        attacks.build("fgsm-transfer", surrogates="embedder+resnet").fit("demo-A", surrogate=surrogate_ensemble())
+
+
 def run_demo(demo_root, tmp_path, attack_names, detector_names):
     return spoc_bench.run(None, datasets=["demo"], attacks=attack_names, detectors=detector_names,
                           perturbations="none", targets=["demo-B"], n=3, data_root=str(demo_root),

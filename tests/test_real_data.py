@@ -136,3 +136,22 @@ def test_train_takes_the_dataset_from_the_same_options_as_run(dresden_root, tmp_
     assert wrong.exit_code == 2 and "--dataset-opt for dataset 'dresden': unknown option 'colour'" in wrong.output
     none = cli.invoke(app, ["train", "dataset", "synthetic", "--data-root", str(dresden_root)])
     assert none.exit_code == 2 and "reads no dataset" in none.output
+
+
+def test_train_surrogate_trains_one_attacker_model_on_the_attacker_split_into_the_cache(dresden_root, tmp_path,
+                                                                                       monkeypatch):
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("SPOC_BENCH_CACHE", str(tmp_path / "cache"))
+    cli = CliRunner()
+    made = cli.invoke(app, ["train", "surrogate", "constrained", "--dataset", "dresden", "--data-root", str(dresden_root),
+                            "-o", "steps=3"])
+    assert made.exit_code == 0, made.output
+    path = tmp_path / "cache" / "weights" / "spoc" / "spoc-dresden-constrained.safetensors"
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["recipe"]["steps"] == 3 and manifest["data"]["split"] == "attacker"
+    assert len(manifest["classes"]) == 8 and all(c.startswith("Simcam_") for c in manifest["classes"])
+    assert load_file(path)  # a real safetensors file, where the transfer attacks look for it
+    assert not path.with_name("spoc-dresden-embedder.safetensors").exists()  # only the one named
+    unknown = cli.invoke(app, ["train", "surrogate", "resnet", "--dataset", "dresden"])
+    assert unknown.exit_code == 2 and "the attacker's surrogates are embedder, constrained" in unknown.output
