@@ -14,8 +14,8 @@ Networks (``attacks/_spoc_nets.py``):
   share of the input's band to take away and of the camera's to add; in training the change is
   scaled down, image by image, to a mean square of at most ``budget_psnr`` (35 dB before the save).
   At attack time each change is scaled instead so that the file, saved as the target saves, lies
-  ``psnr`` dB from its input (32: the issue's quality bound, spent in full and never crossed by any
-  image; :func:`at_psnr`). Content is kept by that hard budget rather than by a content loss. Gains
+  ``psnr`` dB from its input (default 32, the quality bound SpoC is held to: spent in full and never
+  crossed by any image; :func:`at_psnr`). Content is kept by that hard budget rather than by a content loss. Gains
   on a coarse grid can only allocate the budget between regions and between removing and adding;
   they cannot draw a pattern that only the attacker's surrogates take for the camera;
 - a **discriminator**: the target camera's real patches against generated ones (both as saved

@@ -183,7 +183,7 @@ BAD_ARGUMENTS = [  # (arguments, what the line names)
     (["train", "detector", "bondi2017", "-o", "epochs=many"], "epochs='many' should be an integer"),
     (["train", "detector", "bondi2017", "-o", "device=cuda"], "--device"),
     (["train", "detector", "bondi2017", "--device", "cuda"], "--device cpu"),
-    (["train", "gizmo", "x"], "use attack, detector or dataset"),
+    (["train", "gizmo", "x"], "use attack, detector, dataset or surrogate"),
     (["train", "detector", "spectrun"], "Did you mean 'spectrum'"),
     (["show", "simcam", "--per-class", "0"], "--per-class"),
     (["show", "simcam", "--split", "test"], "defender-train, defender-test, attacker"),
