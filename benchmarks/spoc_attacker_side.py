@@ -26,14 +26,31 @@ from spoc_bench.contracts import typical_container
 from spoc_bench.weights import load_weights
 
 
-def judged(target: str, cameras: list[str], real: list, synthetic: list, surrogates: dict, judge: PhaseJudge,
-           decibels: float) -> list[dict]:
+def attacker_side() -> tuple[list[str], list, list, dict, PhaseJudge]:
+    """simcam's attacker split and the attacker's models: ``(cameras, real, synthetic, surrogates, judge)``."""
+    data = spoc_bench.build_dataset("simcam")
+    data.prepare()
+    attacker = list(data.items(data.samples("attacker")))
+    real = [i for i in attacker if i.sample.source == "real"]
+    synthetic = [i for i in attacker if i.sample.source == "synthetic"]
+    cameras = sorted({i.sample.camera for i in real})
+    return cameras, real, synthetic, load_surrogates("simcam", len(cameras), None, "cpu"), PhaseJudge(real, cameras)
+
+
+def for_target(target: str, real: list, synthetic: list) -> tuple:
+    """``(container, held-out inputs, traces, generator)``: what SpoC's checks use for ``target``."""
     target_items = [i for i in real if i.sample.camera == target]
     container = typical_container([i.container for i in target_items])
     scenes = sorted({validation_unit(i) for i in synthetic})
     inputs = [i for i in synthetic if held_out(validation_unit(i), scenes)]
     traces = TraceTransplant().fit(target, target_items)
     generator = Generator.from_state(load_weights("attack", "spoc", f"simcam-{target}")).eval()
+    return container, inputs, traces, generator
+
+
+def judged(target: str, cameras: list[str], real: list, synthetic: list, surrogates: dict, judge: PhaseJudge,
+           decibels: float) -> list[dict]:
+    container, inputs, traces, generator = for_target(target, real, synthetic)
     signals = {i.sample.id: camera_signals(traces, i.pixels / 255.0)[None] for i in inputs}
 
     def own_budget(item):
@@ -55,14 +72,7 @@ def main() -> None:
     parser.add_argument("--psnr", type=float, default=32.0)
     parser.add_argument("--targets", default=None, help="comma-separated simcam cameras (default: all)")
     args = parser.parse_args()
-    data = spoc_bench.build_dataset("simcam")
-    data.prepare()
-    attacker = list(data.items(data.samples("attacker")))
-    real = [i for i in attacker if i.sample.source == "real"]
-    synthetic = [i for i in attacker if i.sample.source == "synthetic"]
-    cameras = sorted({i.sample.camera for i in real})
-    surrogates = load_surrogates("simcam", len(cameras), None, "cpu")
-    judge = PhaseJudge(real, cameras)
+    cameras, real, synthetic, surrogates, judge = attacker_side()
     rows = []
     for target in args.targets.split(",") if args.targets else cameras:
         rows += judged(target, cameras, real, synthetic, surrogates, judge, args.psnr)

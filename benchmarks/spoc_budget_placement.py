@@ -27,15 +27,11 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
-import spoc_bench
-from spoc_bench.attacks._spoc_nets import Generator
-from spoc_bench.attacks.spoc import (PhaseJudge, at_psnr, camera_signals, held_out, load_surrogates, validate,
-                                     validation_unit)
-from spoc_bench.attacks.trace_transplant import TraceTransplant
-from spoc_bench.contracts import typical_container
+from spoc_attacker_side import attacker_side, for_target  # the benchmark beside this one
+
+from spoc_bench.attacks.spoc import at_psnr, camera_signals, validate
 from spoc_bench.images import save_as, to_uint8
 from spoc_bench.metrics import psnr
-from spoc_bench.weights import load_weights
 
 DECIBELS = 32.0
 RULES = ("uniform", "spoc", "textured", "flat", "cheapest", "random")
@@ -79,12 +75,7 @@ def on_blocks(image, change, container, order, block: int):
 
 
 def judged(target, cameras, real, synthetic, surrogates, judge, block: int) -> list[dict]:
-    items = [i for i in real if i.sample.camera == target]
-    container = typical_container([i.container for i in items])
-    scenes = sorted({validation_unit(i) for i in synthetic})
-    inputs = [i for i in synthetic if held_out(validation_unit(i), scenes)]
-    traces = TraceTransplant().fit(target, items)
-    generator = Generator.from_state(load_weights("attack", "spoc", f"simcam-{target}")).eval()
+    container, inputs, traces, generator = for_target(target, real, synthetic)
     changes = {}
     with torch.no_grad():
         for item in inputs:
@@ -113,13 +104,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=32)
     parser.add_argument("--targets", default=None, help="comma-separated simcam cameras (default: all)")
     args = parser.parse_args()
-    data = spoc_bench.build_dataset("simcam")
-    data.prepare()
-    attacker = list(data.items(data.samples("attacker")))
-    real = [i for i in attacker if i.sample.source == "real"]
-    synthetic = [i for i in attacker if i.sample.source == "synthetic"]
-    cameras = sorted({i.sample.camera for i in real})
-    surrogates, judge = load_surrogates("simcam", len(cameras), None, "cpu"), PhaseJudge(real, cameras)
+    cameras, real, synthetic, surrogates, judge = attacker_side()
     rows = []
     for target in args.targets.split(",") if args.targets else cameras:
         rows += judged(target, cameras, real, synthetic, surrogates, judge, args.block)
