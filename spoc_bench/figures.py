@@ -171,11 +171,12 @@ def heatmap(headline: pd.DataFrame, folder: Path, name: str = "heatmap", title: 
                                for d, name, w in zip(data.dataset, data.detector, data.weights)])
     attacks = list(dict.fromkeys(data.attack))
     widths = [max(2.0, 1.3 * data[data.metric == m].column.nunique()) for m in metrics]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(sum(widths) + 2.5 * len(metrics), 0.7 * len(attacks) + 2.2),
+    title = f"{title} ({perturbation}): brighter = attack more successful"
+    width = max(sum(widths) + 2.5 * len(metrics), 0.09 * len(title))  # the title fits however few columns
+    figure, axes = plt.subplots(1, len(metrics), figsize=(width, 0.7 * len(attacks) + 2.2),
                                 squeeze=False, gridspec_kw={"width_ratios": widths})
     for axis, metric in zip(axes[0], metrics):
         heat(axis, data[data.metric == metric], attacks, metric, rows)
-    title = f"{title} ({perturbation}): brighter = attack more successful"
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     save(figure, *paths(folder, name))
