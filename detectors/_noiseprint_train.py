@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from spoc_bench.detectors._noiseprint_net import NoiseprintNet
-from spoc_bench.detectors._training import (adam_cosine, data_version, defender_test_accuracy, deterministic,
-                                            read_split, write_manifest)
+from spoc_bench.training import (adam_cosine, data_version, defender_test_accuracy, deterministic, read_split,
+                                 write_manifest)
 
 RECIPE = {"steps": 1200, "patch": 48, "margin": 8, "positions": 1, "per_model": 4, "optimizer": "Adam", "lr": 3e-4,
           "lr_schedule": "cosine to 0", "loss": "distance-based logistic (Cozzolino & Verdoliva 2020)",

@@ -34,8 +34,7 @@ import numpy as np
 
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.datasets.synthetic import FAMILIES as GENERATOR_FAMILIES
-from spoc_bench.detectors._training import (SIMCAM, adam_cosine, data_version, deterministic, simcam_dataset,
-                                            write_manifest)
+from spoc_bench.training import SIMCAM, adam_cosine, data_version, deterministic, training_data, write_manifest
 from spoc_bench.images import Container
 from spoc_bench.weights import ShippedDetectorWeights
 
@@ -111,7 +110,8 @@ class SyntheticCNN(ShippedDetectorWeights, Detector):
         arch = {**cls.DEFAULTS, **{k: v for k, v in dict(depth=depth, width=width, crop=crop).items() if v}}
         default_arch = depth is None and width is None
         tag = tag or (cls.DEFAULTS["tag"] if default_arch else f"simcam-r{arch['depth']}w{arch['width']}")
-        dataset = simcam_dataset(root, size, views, crops_per_photo, generators=GENERATOR_FAMILIES)
+        dataset = training_data("simcam", root, size=size, views=tuple(views), crops_per_photo=crops_per_photo,
+                                generators=GENERATOR_FAMILIES)
         return fit_and_save(cls, dataset, steps, arch, tuple(families), seed, tag, out, threads, device, log,
                             seconds)
 

@@ -47,8 +47,8 @@ weights (``-o epochs=48 -o augment=true --device cuda``, 101 s on an NVIDIA H200
 accuracy over a run of 72 epochs without augmentation (0.969; its defender-test accuracy 0.948). The
 first CPU training (24 epochs, no augmentation, 704 s) had 0.953 on validation and 0.948 on test.
 
-The helpers of the training recipe (reading a split, the held-out scenes, class names stored in the
-weights file) are in ``detectors/_training.py``, shared with the other trained detectors.
+The recipe runs on ``spoc_bench/training.py`` (the data, the held-out scenes, the epoch loop, the
+manifest), shared with the other trained plugins.
 """
 
 from __future__ import annotations
@@ -63,10 +63,9 @@ import numpy as np
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
-from spoc_bench.weights import ShippedDetectorWeights
-
-from ._training import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test,
-                        simcam_dataset, training_split, unpack_classes)
+from spoc_bench.training import (SIMCAM, data_version, deterministic, images_tensor, save_and_test, sgd_epochs,
+                                 training_data, training_split)
+from spoc_bench.weights import ShippedDetectorWeights, pack_classes, unpack_classes
 
 NAME = "bondi2017"
 PATCH = 64
@@ -195,12 +194,11 @@ class Bondi2017(ShippedDetectorWeights, Detector):
         dataset in the cache); ``max_steps`` stops early (for tests); ``threads`` sets torch's CPU
         threads while training (the shipped weights: 1)."""
         import torch
-        import torch.nn.functional as F
 
         from spoc_bench.detectors._bondi2017_net import BondiNet
 
         started = time.perf_counter()
-        dataset = simcam_dataset(root, size, views, crops_per_photo)
+        dataset = training_data("simcam", root, size=size, views=tuple(views), crops_per_photo=crops_per_photo)
         pixels, classes, labels, held_out, is_val = training_split(dataset, seed)
         stride, count = RECIPE["stride"], RECIPE["patches_per_image"]
 
@@ -227,9 +225,23 @@ class Bondi2017(ShippedDetectorWeights, Detector):
         train_patches, train_owner = patches_of(train_images)
         val_images = np.flatnonzero(is_val).tolist()
         val_patches, val_owner = patches_of(val_images)
-        train_labels, val_labels = labels[train_owner], labels[val_owner]
         log(f"{NAME}: {int((~is_val).sum())} training images ({len(train_patches)} patches), {len(val_images)} "
             f"validation images of scenes {held_out}; {len(classes)} models")
+        generator = torch.Generator().manual_seed(seed)
+        shifts = torch.Generator().manual_seed(seed + 1)
+
+        def epoch_batches(epoch):
+            patches, owners = train_patches, train_owner
+            if augment:  # this epoch's grids: origins drawn among the multiples of 8 below the stride
+                offsets = torch.randint(0, stride // GRID, (len(train_images), 2), generator=shifts) * GRID
+                patches, owners = patches_of(train_images, [tuple(o) for o in offsets.tolist()])
+            order = torch.randperm(len(patches), generator=generator)
+            for start in range(0, len(order), RECIPE["batch"]):
+                chosen = order[start:start + RECIPE["batch"]]
+                yield patches[chosen].to(device).float() / 255, labels[owners[chosen]].to(device)
+
+        def validate():
+            return (*evaluate(net, val_patches, labels[val_owner], val_owner, val_images, labels, device), {})
 
         options = {"epochs": epochs, "seed": seed, "tag": tag, "size": size, "views": list(views),
                    "crops_per_photo": crops_per_photo, "max_steps": max_steps, "threads": threads, "augment": augment,
@@ -241,43 +253,9 @@ class Bondi2017(ShippedDetectorWeights, Detector):
             net = net.to(device)
             optimiser = torch.optim.SGD(net.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
                                         weight_decay=RECIPE["weight_decay"])
-            decay_from = epochs - epochs // 3
-            generator = torch.Generator().manual_seed(seed)
-            shifts = torch.Generator().manual_seed(seed + 1)
-            history, best, steps = [], None, 0
-            for epoch in range(epochs):
-                for group in optimiser.param_groups:
-                    group["lr"] = RECIPE["lr"] * (0.1 if epoch >= decay_from else 1.0)
-                if augment:  # this epoch's grids: origins drawn among the multiples of 8 below the stride
-                    offsets = (torch.randint(0, stride // GRID, (len(train_images), 2), generator=shifts) * GRID)
-                    train_patches, train_owner = patches_of(train_images, [tuple(o) for o in offsets.tolist()])
-                    train_labels = labels[train_owner]
-                net.train()
-                order, losses = torch.randperm(len(train_patches), generator=generator), []
-                for start in range(0, len(order), RECIPE["batch"]):
-                    chosen = order[start:start + RECIPE["batch"]]
-                    batch = train_patches[chosen].to(device).float() / 255
-                    loss = F.cross_entropy(net(batch), train_labels[chosen].to(device))
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                    losses.append(loss.item())
-                    steps += 1
-                    if max_steps is not None and steps >= max_steps:
-                        break
-                val_loss, val_acc = evaluate(net, val_patches, val_labels, val_owner, val_images, labels, device)
-                record = {"epoch": epoch + 1, "train_loss": round(float(np.mean(losses)), 5),
-                          "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5)}
-                history.append(record)
-                log(f"{NAME}: epoch {epoch + 1}/{epochs}: train loss {record['train_loss']:.4f}, validation loss "
-                    f"{val_loss:.4f}, accuracy {val_acc:.3f} ({time.perf_counter() - started:.0f} s)")
-                if best is None or (val_acc, -val_loss) > (best[0], -best[1]):
-                    best = (val_acc, val_loss, epoch + 1,
-                            {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
-                if max_steps is not None and steps >= max_steps:
-                    break
+            kept = sgd_epochs(net, optimiser, epochs, epoch_batches, validate, NAME, log, started, max_steps)
         seconds = time.perf_counter() - started
-        state = {**best[3], "meta.classes": pack_classes(classes)}
+        state = {**kept.state, "meta.classes": pack_classes(classes)}
         folder = Path(out) if out else None
         recipe = {**RECIPE, "epochs": epochs, **({"augmentation": AUGMENTATION} if augment else {}),
                   **({"max_steps": max_steps} if max_steps is not None else {})}
@@ -285,8 +263,7 @@ class Bondi2017(ShippedDetectorWeights, Detector):
                     "validation_scenes": held_out, "train_images": int((~is_val).sum()),
                     "validation_images": len(val_images), "device": device, "torch": torch.__version__,
                     "threads": threads_used, "options": options, "training_seconds": round(seconds, 1),
-                    "best_epoch": best[2], "final_validation_accuracy": round(best[0], 5),
-                    "final_validation_loss": round(best[1], 5), "history": history}
+                    **kept.manifest()}
         return save_and_test(cls, state, tag, manifest, folder, dataset, device, log)
 
 

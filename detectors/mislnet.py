@@ -64,10 +64,10 @@ import numpy as np
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.images import Container
 from spoc_bench.registry import register_detector
-from spoc_bench.weights import ShippedDetectorWeights
+from spoc_bench.training import (SIMCAM, data_version, deterministic, images_tensor, save_and_test, sgd_epochs,
+                                 training_data, training_split)
+from spoc_bench.weights import ShippedDetectorWeights, pack_classes, unpack_classes
 
-from ._training import (SIMCAM, data_version, deterministic, images_tensor, pack_classes, save_and_test,
-                        simcam_dataset, training_split, unpack_classes)
 
 NAME = "mislnet"
 GRID = 8
@@ -183,7 +183,7 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
         if channels not in CHANNELS:
             raise ValueError(f"{NAME}: channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
         started = time.perf_counter()
-        dataset = simcam_dataset(root, size, views, crops_per_photo)
+        dataset = training_data("simcam", root, size=size, views=tuple(views), crops_per_photo=crops_per_photo)
         pixels, classes, labels, held_out, is_val = training_split(dataset, seed)
         crops = central_crop(images_tensor(pixels), input_size)[:, list(CHANNELS[channels])].contiguous()  # uint8
         train_index, val_index = np.flatnonzero(~is_val), np.flatnonzero(is_val)
@@ -199,6 +199,27 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
         def to_input(indices):
             return crops[torch.as_tensor(indices)].to(device).float() / 255
 
+        generator = torch.Generator().manual_seed(seed)
+
+        def epoch_batches(epoch):
+            order = train_index[torch.randperm(len(train_index), generator=generator).numpy()]
+            for start in range(0, len(order), RECIPE["batch"]):
+                chosen = order[start:start + RECIPE["batch"]]
+                batch = to_input(chosen)
+                if augment:  # cyclic shifts by multiples of 8: the JPEG and CFA grids keep their phase
+                    shifts = torch.randint(0, input_size // GRID, (len(chosen), 2), generator=generator) * GRID
+                    batch = torch.stack([image.roll(tuple(shift.tolist()), dims=(-2, -1))
+                                         for image, shift in zip(batch, shifts)])
+                yield batch, labels[chosen].to(device)
+
+        def validate():
+            recalibrate(net, [to_input(recalibration[s:s + 32]) for s in range(0, len(recalibration), 32)])
+            with torch.no_grad():
+                logits = torch.cat([net(to_input(val_index[s:s + 32])).cpu() for s in range(0, len(val_index), 32)])
+            return (float(F.cross_entropy(logits, labels[val_index])),
+                    float((logits.argmax(1) == labels[val_index]).double().mean()),
+                    {"constrained_max_abs": round(float(net.constrained.weight.detach().abs().max()), 4)})
+
         options = {"epochs": epochs, "seed": seed, "tag": tag, "channels": channels, "input_size": input_size,
                    "size": size, "views": list(views), "crops_per_photo": crops_per_photo, "max_steps": max_steps,
                    "threads": threads, "augment": augment, "constrained_lr": constrained_lr, "device": device}
@@ -209,49 +230,10 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
             others = [p for p in net.parameters() if all(p is not q for q in constrained)]
             optimiser = torch.optim.SGD([{"params": constrained, "scale": constrained_lr}, {"params": others, "scale": 1.0}],
                                         lr=RECIPE["lr"], momentum=RECIPE["momentum"], weight_decay=RECIPE["weight_decay"])
-            decay_from = epochs - epochs // 3
-            generator = torch.Generator().manual_seed(seed)
-            history, best, steps = [], None, 0
-            for epoch in range(epochs):
-                for group in optimiser.param_groups:
-                    group["lr"] = RECIPE["lr"] * group["scale"] * (0.1 if epoch >= decay_from else 1.0)
-                net.train()
-                order, losses = train_index[torch.randperm(len(train_index), generator=generator).numpy()], []
-                for start in range(0, len(order), RECIPE["batch"]):
-                    chosen = order[start:start + RECIPE["batch"]]
-                    batch = to_input(chosen)
-                    if augment:  # cyclic shifts by multiples of 8: the JPEG and CFA grids keep their phase
-                        shifts = torch.randint(0, input_size // GRID, (len(chosen), 2), generator=generator) * GRID
-                        batch = torch.stack([image.roll(tuple(shift.tolist()), dims=(-2, -1))
-                                             for image, shift in zip(batch, shifts)])
-                    loss = F.cross_entropy(net(batch), labels[chosen].to(device))
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                    net.constrained.constrain()
-                    losses.append(loss.item())
-                    steps += 1
-                    if max_steps is not None and steps >= max_steps:
-                        break
-                recalibrate(net, [to_input(recalibration[s:s + 32]) for s in range(0, len(recalibration), 32)])
-                with torch.no_grad():
-                    logits = torch.cat([net(to_input(val_index[s:s + 32])).cpu() for s in range(0, len(val_index), 32)])
-                val_loss = float(F.cross_entropy(logits, labels[val_index]))
-                val_acc = float((logits.argmax(1) == labels[val_index]).double().mean())
-                record = {"epoch": epoch + 1, "train_loss": round(float(np.mean(losses)), 5),
-                          "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5),
-                          "constrained_max_abs": round(float(net.constrained.weight.detach().abs().max()), 4)}
-                history.append(record)
-                log(f"{NAME}: epoch {epoch + 1}/{epochs}: train loss {record['train_loss']:.4f}, validation loss "
-                    f"{val_loss:.4f}, accuracy {val_acc:.3f}, constrained max |w| {record['constrained_max_abs']:.3f} "
-                    f"({time.perf_counter() - started:.0f} s)")
-                if best is None or (val_acc, -val_loss) > (best[0], -best[1]):
-                    best = (val_acc, val_loss, epoch + 1,
-                            {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
-                if max_steps is not None and steps >= max_steps:
-                    break
+            kept = sgd_epochs(net, optimiser, epochs, epoch_batches, validate, NAME, log, started, max_steps,
+                              after_step=lambda net: net.constrained.constrain())
         seconds = time.perf_counter() - started
-        state = {**best[3], "meta.classes": pack_classes(classes), "meta.size": torch.tensor(input_size)}
+        state = {**kept.state, "meta.classes": pack_classes(classes), "meta.size": torch.tensor(input_size)}
         recipe = {**RECIPE, "epochs": epochs, "channels": channels, "input_size": input_size, "augment": augment,
                   "augmentation": RECIPE["augmentation"] if augment else "none",
                   "constrained_lr": constrained_lr,
@@ -260,6 +242,5 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
                     "validation_scenes": held_out, "train_images": len(train_index),
                     "validation_images": len(val_index), "device": device, "torch": torch.__version__,
                     "threads": threads_used, "options": options, "training_seconds": round(seconds, 1),
-                    "best_epoch": best[2], "final_validation_accuracy": round(best[0], 5),
-                    "final_validation_loss": round(best[1], 5), "history": history}
+                    **kept.manifest()}
         return save_and_test(cls, state, tag, manifest, Path(out) if out else None, dataset, device, log)

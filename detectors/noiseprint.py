@@ -211,9 +211,9 @@ class Noiseprint(Detector):
         budget that can lower ``steps`` (the manifest records the steps run); ``recipe``: entries of
         the recipe to change (``patch``, ``margin``, ``positions``, ``per_model``, ``lr``)."""
         from spoc_bench.detectors import _noiseprint_train
-        from spoc_bench.detectors._training import simcam_dataset
+        from spoc_bench.training import training_data
 
-        dataset = simcam_dataset(root, size, views, crops_per_photo)
+        dataset = training_data("simcam", root, size=size, views=tuple(views), crops_per_photo=crops_per_photo)
         arrays, manifest = _noiseprint_train.train(dataset, steps, seed, tag, threads, device, log, seconds, **recipe)
         return _noiseprint_train.save_and_test(arrays, manifest, tag, out, dataset, device, log)
 

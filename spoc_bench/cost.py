@@ -21,14 +21,16 @@ THROUGHPUT = Path(__file__).with_name("throughput.json")
 HOUR = 3600.0
 
 
-def plugin_key(kind: str, spec: str) -> str:
+def plugin_key(kind: str, spec: str, detector: str = "") -> str:
     """``detector:noiseprint`` -> ``detector:noiseprint:simcam``: a spec with its weights tag (its
-    default where none is given), none for a plugin fitted on the data or without weights."""
+    default where none is given), none for a plugin fitted on the data or without weights. An attack
+    made with a detector (white-box, query) is timed per detector: ``attack:pgd-white-box@noiseprint:simcam``."""
     name, _, tag = spec.partition(":")
     registry = {"attack": attacks, "detector": detectors}[kind]
     default = inspect.signature(registry.get(name).__init__).parameters.get("weights")
     tag = tag or (default.default if default is not None else None)
-    return f"{kind}:{name}" + (f":{tag}" if tag and tag != "fit" else "")
+    key = f"{kind}:{name}" + (f":{tag}" if tag and tag != "fit" else "")
+    return key + (f"@{plugin_key('detector', detector).removeprefix('detector:')}" if detector else "")
 
 
 def measured(device: str) -> dict[str, dict]:
@@ -47,16 +49,16 @@ class Cost:
     unmeasured: list[str]
 
     @classmethod
-    def of(cls, made: list[tuple[str, int]], seen: list[tuple[str, int]], perturbations: int, device: str) -> "Cost":
-        """``made``: (attack spec, images) per attack job; ``seen``: (detector spec, images per
-        perturbation) per dataset and detector."""
+    def of(cls, made: list[tuple], seen: list[tuple[str, int]], perturbations: int, device: str) -> "Cost":
+        """``made``: (attack spec, images[, the detector it follows]) per attack job; ``seen``:
+        (detector spec, images per perturbation) per dataset and detector."""
         figures = measured(device)
-        work = [(plugin_key("attack", s), n) for s, n in made] + [(plugin_key("detector", s), n * perturbations)
-                                                                  for s, n in seen]
+        work = [(plugin_key("attack", spec, *detector), n) for spec, n, *detector in made]
+        work += [(plugin_key("detector", s), n * perturbations) for s, n in seen]
         seconds = sum(n / figures[k]["images_per_s"] for k, n in work if k in figures)
         seconds += sum(figures[k]["fit_s"] for k in {plugin_key("detector", s) for s, _ in seen} if k in figures)
         unmeasured = sorted({k for k, _ in work if k not in figures})
-        return cls(sum(n for _, n in made), sum(n for _, n in seen), len({s for s, _ in seen}), perturbations,
+        return cls(sum(job[1] for job in made), sum(n for _, n in seen), len({s for s, _ in seen}), perturbations,
                    seconds, device, unmeasured)
 
     @property

@@ -172,7 +172,7 @@ def estimate(plans: list[Plan], grid: Grid):
     from .cost import Cost
 
     distinct = [(plan, distinct_attacks(plan.attacks)) for plan in plans]
-    made = [(job[1], len(job[3].samples)) for _, jobs in distinct for job in jobs]
+    made = [(job[1], len(job[3].samples), *job[4:]) for _, jobs in distinct for job in jobs]
     seen = [(detector, seen_by(plan, jobs, detector)) for plan, jobs in distinct for detector in plan.detectors]
     return Cost.of(made, seen, len(grid.perturbations), grid.device)
 

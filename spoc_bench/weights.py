@@ -49,6 +49,17 @@ def weights_path(kind: str, name: str, tag: str, folder: str | Path | None = Non
     return Path(folder or weights_folder(kind)) / f"{name}-{tag}.safetensors"
 
 
+def pack_classes(classes):
+    """Class names as a uint8 tensor (so they travel inside the hashed weights file)."""
+    import torch
+
+    return torch.tensor(list("\n".join(classes).encode()), dtype=torch.uint8)
+
+
+def unpack_classes(tensor) -> tuple[str, ...]:
+    return tuple(bytes(tensor.tolist()).decode().split("\n"))
+
+
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

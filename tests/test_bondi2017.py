@@ -10,9 +10,9 @@ import torch
 
 import spoc_bench
 from spoc_bench.detectors._bondi2017_net import PATCH, SCALE, BondiNet
-from spoc_bench.detectors._training import pack_classes, unpack_classes, validation_scenes
+from spoc_bench.training import validation_scenes
 from spoc_bench.detectors.bondi2017 import Bondi2017, extract_patches, patch_quality, select_positions
-from spoc_bench.weights import file_sha256, save_weights, weights_path
+from spoc_bench.weights import file_sha256, pack_classes, save_weights, unpack_classes, weights_path
 
 CLASSES = tuple(f"cam-{k}" for k in range(8))
 

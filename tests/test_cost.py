@@ -16,6 +16,17 @@ def test_plugin_keys_carry_the_default_weights_tag():
     assert plugin_key("detector", "noiseprint:grip") == "detector:noiseprint:grip"
     assert plugin_key("detector", "jpeg-table") == "detector:jpeg-table"  # fitted on the data: no tag
     assert plugin_key("attack", "identity") == "attack:identity"
+    assert plugin_key("attack", "pgd-white-box", "noiseprint") == "attack:pgd-white-box@noiseprint:simcam"
+
+
+def test_an_attack_made_with_a_detector_costs_what_it_was_timed_at_with_that_detector(monkeypatch):
+    figures = {"attack:pgd-white-box@bondi2017:simcam": {"images_per_s": 0.5, "fit_s": 0},
+               "attack:pgd-white-box@noiseprint:simcam": {"images_per_s": 0.1, "fit_s": 0}}
+    monkeypatch.setattr(spoc_bench.cost, "measured", lambda device: figures)
+    cost = Cost.of([("pgd-white-box", 8, "bondi2017"), ("pgd-white-box", 8, "noiseprint"),
+                    ("pgd-white-box", 8, "mislnet")], [], perturbations=1, device="cpu")
+    assert cost.seconds == pytest.approx(8 / 0.5 + 8 / 0.1)
+    assert cost.unmeasured == ["attack:pgd-white-box@mislnet:simcam"]
 
 
 def test_cost_counts_images_detections_and_time_from_the_recorded_throughput():

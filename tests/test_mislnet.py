@@ -10,7 +10,7 @@ import torch
 
 import spoc_bench
 from spoc_bench.detectors._mislnet_net import CONSTRAINED_FILTERS, ConstrainedConv2d, MISLNet, feature_size
-from spoc_bench.detectors._training import pack_classes
+from spoc_bench.weights import pack_classes
 from spoc_bench.detectors.mislnet import MISLNetDetector, central_crop
 from spoc_bench.weights import file_sha256, save_weights, weights_path
 from tests.test_bondi2017 import defender_test_views

@@ -1,8 +1,10 @@
-"""What the trained detectors share: the simcam data they train on (its default config, the
-labelled defender-train split with whole scenes held out for validation, the data version for the
-manifests), seeded and deterministic training, the optimisation loop of ``noiseprint`` and the
-synthetic-image CNNs (Adam with a cosine decay to 0, an optional time budget), and the measurement
-on defender-test that is written into the manifest after training (reported, never used to choose)."""
+"""Training, in one place: the training data (a dataset by name; by default simcam's camera images,
+labelled defender-train with whole scenes held out for validation, its data version for the
+manifests), seeded and deterministic training, the two loops the trained plugins run (Adam with a
+cosine decay to 0 and an optional time budget, :func:`adam_cosine`; epochs of SGD on a classifier,
+keeping the epoch of best validation, :func:`sgd_epochs`), and the measurement on defender-test
+that is written into the manifest after training (reported, never used to choose). Each plugin's
+recipe (its network, data, hyper-parameters) lives beside the plugin and calls these."""
 
 from __future__ import annotations
 
@@ -10,17 +12,18 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
-from spoc_bench.contracts import Dataset, Detector
+from .contracts import Dataset, Detector
 
 if TYPE_CHECKING:
     import torch
 
-SIMCAM = {"size": 256, "views": (48, 24, 24), "crops_per_photo": 4, "seed": 0}  # simcam's default config
+SIMCAM = {"size": 256, "views": (48, 24, 24), "crops_per_photo": 4, "seed": 0}  # the default training data's config
 VALIDATION_FRACTION = 1 / 6
 
 TIMED_STEPS = (10, 40)  # a time budget sets the step count from these steps (after warm-up)
@@ -63,24 +66,74 @@ def adam_cosine(parameters, step_loss: Callable[[int], "torch.Tensor"], steps: i
     return history
 
 
-def pack_classes(classes: Sequence[str]):
-    """Class names as a uint8 tensor (so they travel inside the hashed weights file)."""
-    import torch
+@dataclass
+class Kept:
+    """What :func:`sgd_epochs` kept: the weights of the epoch of best validation, and the history."""
 
-    return torch.tensor(list("\n".join(classes).encode()), dtype=torch.uint8)
+    state: dict
+    epoch: int
+    accuracy: float
+    loss: float
+    history: list[dict]
+
+    def manifest(self) -> dict:
+        return {"best_epoch": self.epoch, "final_validation_accuracy": round(self.accuracy, 5),
+                "final_validation_loss": round(self.loss, 5), "history": self.history}
 
 
-def unpack_classes(tensor) -> tuple[str, ...]:
-    return tuple(bytes(tensor.tolist()).decode().split("\n"))
+def sgd_epochs(net, optimiser, epochs: int, batches: Callable[[int], Iterable], validate: Callable[[], tuple],
+               label: str, log, started: float, max_steps: int | None = None, after_step=None) -> Kept:
+    """Train a classifier ``epochs`` times over ``batches(epoch)`` (``(inputs, labels)`` pairs) with
+    cross-entropy; each parameter group's lr is its lr at the start times its ``scale`` (1 where
+    none), divided by 10 for the last third of the epochs. After every epoch ``validate()`` gives
+    (loss, accuracy, other figures for the history); the epoch of best validation accuracy is kept
+    (ties: lower loss). ``after_step(net)`` runs after each optimiser step (a constraint);
+    ``max_steps`` stops early (tests)."""
+    import torch.nn.functional as F
+
+    base = [group["lr"] for group in optimiser.param_groups]
+    decay_from = epochs - epochs // 3
+    history, kept, steps = [], None, 0
+    for epoch in range(epochs):
+        for group, lr in zip(optimiser.param_groups, base):
+            group["lr"] = lr * group.get("scale", 1.0) * (0.1 if epoch >= decay_from else 1.0)
+        net.train()
+        losses = []
+        for inputs, labels in batches(epoch):
+            loss = F.cross_entropy(net(inputs), labels)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if after_step:
+                after_step(net)
+            losses.append(loss.item())
+            steps += 1
+            if max_steps is not None and steps >= max_steps:
+                break
+        val_loss, val_acc, figures = validate()
+        record = {"epoch": epoch + 1, "train_loss": round(float(np.mean(losses)), 5), "val_loss": round(val_loss, 5),
+                  "val_acc": round(val_acc, 5), **figures}
+        history.append(record)
+        others = "".join(f", {key} {value}" for key, value in figures.items())
+        log(f"{label}: epoch {epoch + 1}/{epochs}: train loss {record['train_loss']:.4f}, validation loss "
+            f"{val_loss:.4f}, accuracy {val_acc:.3f}{others} ({time.perf_counter() - started:.0f} s)")
+        if kept is None or (val_acc, -val_loss) > (kept.accuracy, -kept.loss):
+            kept = Kept({k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, epoch + 1, val_acc,
+                        val_loss, history)
+        if max_steps is not None and steps >= max_steps:
+            break
+    return kept
 
 
-def simcam_dataset(root: str | None = None, size: int = SIMCAM["size"], views=SIMCAM["views"],
-                   crops_per_photo: int = SIMCAM["crops_per_photo"], seed: int = SIMCAM["seed"], generators=()):
-    """simcam's camera images (by default no generators: detectors of camera models never see them)."""
-    from spoc_bench.datasets.simcam import SimCam
+def training_data(name: str = "simcam", root: str | None = None, **options) -> Dataset:
+    """The dataset a recipe trains on, built by name through the registry; for simcam its camera
+    images only unless ``generators`` is given (detectors of camera models never see a generator),
+    rendered on one worker where a ``root`` is given (a test's small copy)."""
+    from .registry import datasets
 
-    return SimCam(size=size, views=tuple(views), crops_per_photo=crops_per_photo, generators=tuple(generators),
-                  seed=seed, root=root, workers=1 if root else 2)
+    if name == "simcam":
+        options = {"generators": (), "workers": 1 if root else 2, **options}
+    return datasets.build(name, root=root, **options)
 
 
 def data_version(dataset) -> dict:
@@ -173,7 +226,7 @@ def defender_test_accuracy(detector: Detector, dataset: Dataset, batch: int = 16
     """Accuracy of ``detector`` on the split ``defender-test`` (measured after training, reported only)."""
     import torch
 
-    from spoc_bench.images import to_tensor
+    from .images import to_tensor
 
     pixels, cameras, _, containers = read_split(dataset, "defender-test")
     outputs = []
@@ -186,7 +239,7 @@ def defender_test_accuracy(detector: Detector, dataset: Dataset, batch: int = 16
 def save_and_test(cls, state: dict, tag: str, manifest: dict, folder: Path | None, dataset: Dataset, device: str,
                   log) -> list[Path]:
     """Save trained weights, then measure them once on defender-test (recorded, never used to choose)."""
-    from spoc_bench.weights import save_weights
+    from .weights import save_weights
 
     path = save_weights(state, "detector", cls.name, tag, manifest, folder)
     detector = cls(weights=tag, weights_dir=str(path.parent))
@@ -201,7 +254,7 @@ def save_and_test(cls, state: dict, tag: str, manifest: dict, folder: Path | Non
 
 def write_manifest(path: Path, manifest: dict) -> None:
     """Add the post-training measurements to the manifest :func:`save_weights` wrote (same file hash)."""
-    from spoc_bench.images import atomic_write
+    from .images import atomic_write
 
     record = json.loads(path.with_suffix(".json").read_text())
     record.update(manifest)
