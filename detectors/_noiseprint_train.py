@@ -37,7 +37,7 @@ import torch
 
 from spoc_bench.detectors._noiseprint_net import NoiseprintNet
 from spoc_bench.training import (adam_cosine, data_version, defender_test_accuracy, deterministic, read_split,
-                                 write_manifest)
+                                 trained_detector, write_manifest)
 
 RECIPE = {"steps": 1200, "patch": 48, "margin": 8, "positions": 1, "per_model": 4, "optimizer": "Adam", "lr": 3e-4,
           "lr_schedule": "cosine to 0", "loss": "distance-based logistic (Cozzolino & Verdoliva 2020)",
@@ -117,14 +117,12 @@ def train(dataset, steps: int, seed: int, tag: str, threads: int | None, device:
 def save_and_test(arrays: dict, manifest: dict, tag: str, out: str | None, dataset, device: str, log) -> list[Path]:
     """Write the weights and measure them once on defender-test (fingerprints from defender-train, on
     central windows of 256 px or the images' size where smaller)."""
-    from spoc_bench.detectors.noiseprint import Noiseprint
     from spoc_bench.weights import save_weights
 
     path = save_weights({k: torch.as_tensor(v) for k, v in arrays.items()}, "detector", "noiseprint", tag,
                         manifest, out)
     crop = min(256, dataset.size // 8 * 8)
-    detector = Noiseprint(weights=tag, weights_dir=str(path.parent), crop=crop)
-    detector.device = device
+    detector = trained_detector("noiseprint", path, device, crop=crop)
     detector.fit(dataset)
     accuracy, n = defender_test_accuracy(detector, dataset)
     manifest.update(defender_test_accuracy=round(accuracy, 5), defender_test_images=n, defender_test_crop=crop)

@@ -34,7 +34,8 @@ import numpy as np
 
 from spoc_bench.contracts import Dataset, Detector
 from spoc_bench.datasets.synthetic import FAMILIES as GENERATOR_FAMILIES
-from spoc_bench.training import SIMCAM, adam_cosine, data_version, deterministic, training_data, write_manifest
+from spoc_bench.training import (SIMCAM, adam_cosine, data_version, deterministic, trained_detector, training_data,
+                                 write_manifest)
 from spoc_bench.images import Container
 from spoc_bench.weights import ShippedDetectorWeights
 
@@ -179,8 +180,7 @@ def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple,
                 "threads": threads_used, "training_seconds": round(time.perf_counter() - started, 1),
                 "history": history}
     path = save_weights(state, "detector", cls.name, tag, manifest, out)
-    detector = cls(weights=tag, weights_dir=str(path.parent))
-    detector.device = device
+    detector = trained_detector(cls.name, path, device)
     manifest["defender_test_auc"] = defender_test_auc(detector, dataset)
     write_manifest(path, manifest)
     log(f"{cls.name}: defender-test AUC {manifest['defender_test_auc']}")

@@ -242,14 +242,21 @@ def save_and_test(cls, state: dict, tag: str, manifest: dict, folder: Path | Non
     from .weights import save_weights
 
     path = save_weights(state, "detector", cls.name, tag, manifest, folder)
-    detector = cls(weights=tag, weights_dir=str(path.parent))
-    detector.device = device
+    detector = trained_detector(cls.name, path, device)
     test_acc, test_n = defender_test_accuracy(detector, dataset)
     manifest.update(defender_test_accuracy=round(test_acc, 5), defender_test_images=test_n)
     log(f"{cls.name}: validation accuracy {manifest['final_validation_accuracy']:.3f} (epoch {manifest['best_epoch']}), "
         f"defender-test accuracy {test_acc:.3f} ({test_n} images), {manifest['training_seconds']:.0f} s of training")
     write_manifest(path, manifest)
     return [path, path.with_suffix(".json")]
+
+
+def trained_detector(name: str, path: Path, device: str, **params) -> Detector:
+    """The detector ``name`` with the weights just written to ``path``, on ``device``."""
+    from .registry import detectors
+
+    return detectors.build_spec(f"{name}:{path.stem.removeprefix(name + '-')}", device, weights_dir=str(path.parent),
+                                **params)
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
