@@ -96,7 +96,7 @@ class SyntheticCNN(ShippedDetectorWeights, Detector):
     def predict(self, images, containers: Sequence[Container] | None = None):
         import torch
 
-        synthetic = torch.sigmoid(self.network()(images.to(self.device, torch.float32)))
+        synthetic = torch.sigmoid(self.network()(images.to(self.device, torch.float32)).float())
         return torch.stack([1 - synthetic, synthetic], dim=1)
 
     @classmethod

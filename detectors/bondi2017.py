@@ -176,7 +176,7 @@ class Bondi2017(ShippedDetectorWeights, Detector):
         positions = select_positions(images, self.patches, self.stride)
         patches = extract_patches(images, positions, self.stride)
         n, k = patches.shape[:2]
-        return net(patches.reshape(n * k, 3, PATCH, PATCH)).log_softmax(dim=1).view(n, k, -1)
+        return net(patches.reshape(n * k, 3, PATCH, PATCH)).float().log_softmax(dim=1).view(n, k, -1)
 
     def predict(self, images, containers: Sequence[Container] | None = None):
         return self.patch_log_probabilities(images).mean(dim=1).softmax(dim=1)

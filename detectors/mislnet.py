@@ -159,7 +159,7 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
         pixels = central_crop(images.to(self.device, torch.float32), self._size)
         if net.channels == 1:
             pixels = pixels[:, 1:2]
-        return net(pixels).softmax(dim=1)
+        return net(pixels).float().softmax(dim=1)
 
     # ----------------------------------------------------------------------------- training
     @classmethod

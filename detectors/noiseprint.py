@@ -344,11 +344,15 @@ class Noiseprint(Detector):
         """Normalised cross-correlation ``[N, len(classes)]`` of each image's window with each fingerprint."""
         if not hasattr(self, "fingerprints_"):
             raise RuntimeError("noiseprint: call fit(dataset) first (the fingerprints come from it)")
+        from spoc_bench.precision import float32
+
         size = self.window(*images.shape[-2:])
-        residuals = _normalised(self.crops(images, containers, size))
+        maps = self.crops(images, containers, size).float()
         top = (self.crop - size) // 2 // 8 * 8  # the fingerprint's central window of that size
-        fingerprints = _normalised(self.fingerprints_[:, top:top + size, top:top + size]).to(residuals.device)
-        return residuals.flatten(1) @ fingerprints.flatten(1).T
+        with float32(maps.device):  # correlations of bfloat16 maps would be rounded to 8 bits
+            residuals = _normalised(maps)
+            fingerprints = _normalised(self.fingerprints_[:, top:top + size, top:top + size]).to(residuals.device)
+            return residuals.flatten(1) @ fingerprints.flatten(1).T
 
     def predict(self, images, containers: Sequence[Container] | None = None):
         return (self.correlations(images, containers) / self.temperature).softmax(dim=1)

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from . import registry
 from .contracts import SPLITS
 from .perturbations import KINDS, PerturbationError
+from .precision import DEFAULT as PRECISION, PRECISIONS
 from .presets import PRESETS
 
 try:  # recent typer carries its own copy of click
@@ -232,6 +233,8 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
         out: Optional[Path] = typer.Option(None, help="output folder (default runs/<preset>)"),
         cache: Optional[Path] = typer.Option(None, help="cache folder (default $SPOC_BENCH_CACHE or ~/.cache/spoc-bench)"),
         seed: int = typer.Option(0, min=0), device: str = typer.Option("cpu", help="cpu or cuda"),
+        precision: str = typer.Option(PRECISION, help=f"{', '.join(PRECISIONS)}: the networks' arithmetic; auto is "
+                                      "bf16 where the device computes it natively"),
         executor: str = typer.Option("local", help="local, or ray: each cell a Ray task"),
         address: Optional[str] = typer.Option(None, help="--executor ray: the Ray cluster (e.g. auto or HOST:6379); "
                                               "default a local Ray"),
@@ -254,7 +257,8 @@ def run(attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=
                           datasets=split_values(dataset), perturbations=perturb, targets=split_values(target),
                           data_root=str(data_root) if data_root else None,
                           dataset_options=dataset_options(dataset_opt, names),
-                          n=n, seed=seed, device=device, out=out, cache=cache, executor=executor, address=address,
+                          n=n, seed=seed, device=device, precision=precision, out=out, cache=cache,
+                          executor=executor, address=address,
                           approve=approve_cost(yes) if preset == "paper" else None, progress=not quiet)
     except KeyError as error:  # str() of a KeyError quotes its message
         fail(str(error.args[0]) if error.args else str(error))

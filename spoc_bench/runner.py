@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import cache as cache_module, chains
+from . import cache as cache_module, chains, precision as precision_module
 from .contracts import Attack, Dataset, Detector, Item, Oracle, Sample, check_disjoint
 from .executors import build_executor
 from .html import write_report
@@ -53,6 +53,7 @@ class Grid:
     n: int | None = None
     seed: int = 0
     device: str = "cpu"
+    precision: str = precision_module.DEFAULT  # bf16 or fp32 once resolved (auto: what the device does natively)
     data_root: str | None = None  # passed to each dataset as ``root``
     dataset_options: dict = field(default_factory=dict)  # other dataset keywords
 
@@ -93,6 +94,8 @@ def resolve_grid(preset: str | None = "default", **overrides) -> Grid:
     for kind in ("datasets", "attacks", "detectors", "targets"):
         if isinstance(settings.get(kind), str):
             settings[kind] = [settings[kind]]
+    settings["precision"] = precision_module.resolve(settings.get("precision", precision_module.DEFAULT),
+                                                     settings.get("device", "cpu"))
     return Grid(**settings)
 
 
@@ -335,7 +338,7 @@ class Session:
                                names=ATTACKED_FILE_NAMES,
                                knowledge=sorted(attack.needs), saves_like_target=attack.saves_like_target,
                                dataset=self.dataset_key(dataset), inputs=inputs.key,
-                               **self._knowledge_key(dataset, attack, detector))
+                               **self._knowledge_key(dataset, attack, detector), **self.precision_key)
         folder = self.cache.folder("attacked", key)
         index = self.cache.load_frame("attacked", key)
         if index is None:
@@ -387,7 +390,8 @@ class Session:
                     detector: str = "") -> pd.DataFrame:
         started = time.perf_counter()
         knowledge = self._knowledge(dataset, attack, target, detector)
-        attack.fit(target, **knowledge)
+        with self.computing():
+            attack.fit(target, **knowledge)
         self.timings["attack_fit"] += time.perf_counter() - started
         oracle = knowledge.get("oracle")
         name = attack.name + (f">{target}" if attack.uses_target else "")
@@ -398,7 +402,9 @@ class Session:
                 for items in ([item] for item in batch) if oracle else [batch]:  # queries counted per image
                     asked = oracle.queries if oracle else 0
                     started = time.perf_counter()
-                    outputs = attack.save(attack(to_tensor([i.pixels for i in items])), items)
+                    with self.computing():
+                        attacked = attack(self.tensor(items))
+                    outputs = attack.save(attacked.float(), items)
                     self.timings["attack"] += time.perf_counter() - started
                     records += [save_attacked(item, data, container, folder, name)
                                 | ({"queries": oracle.queries - asked} if oracle else {})
@@ -448,7 +454,7 @@ class Session:
         if detector.needs_fit and not getattr(detector, "fitted_", False):
             key = cache_module.key(kind="fitted", detector=detector.name, config=detector.config(),
                                    weights=self.weights_id(f"detector:{spec}", detector.weights_id),
-                                   data=self.dataset_key(dataset), device=self.grid.device)
+                                   data=self.dataset_key(dataset), device=self.grid.device, **self.precision_key)
             state = self.cache.load_arrays("fitted", key)
             if state is None:
                 self._fit(dataset, detector, key)
@@ -459,7 +465,8 @@ class Session:
 
     def _fit(self, dataset: Dataset, detector: Detector, key: str) -> None:
         started = time.perf_counter()
-        detector.fit(dataset)
+        with self.computing():
+            detector.fit(dataset)
         self.timings["detector_fit"] += time.perf_counter() - started
         self.fits += 1
         state = detector.fitted_state()
@@ -474,7 +481,7 @@ class Session:
         key = cache_module.key(kind="rows", detector=detector.name, config=detector.config(),
                                weights=self.weights_id(f"detector:{spec}", detector.weights_id),
                                fitted_on=self.dataset_key(dataset) if detector.needs_fit else "",
-                               perturbation=str(perturbation), images=group.key)
+                               perturbation=str(perturbation), images=group.key, **self.precision_key)
         self.row_keys.append(key)
         rows = self.cache.load_frame("rows", key)
         if rows is None:
@@ -494,7 +501,8 @@ class Session:
         records = []
         for items in self.batches(dataset, group.samples, perturbation, detector.min_size):
             started = time.perf_counter()
-            probabilities = detector.predict(to_tensor([i.pixels for i in items]), [i.container for i in items])
+            with self.computing():
+                probabilities = detector.predict(self.tensor(items), [i.container for i in items])
             self.timings["detect"] += time.perf_counter() - started
             probabilities = probabilities.detach().cpu().double().numpy()
             for item, p in zip(items, probabilities):
@@ -517,6 +525,18 @@ class Session:
         return summary
 
     # ------------------------------------------------------------------------------ plumbing
+    def computing(self):
+        """The context every network of the run computes in (:mod:`spoc_bench.precision`)."""
+        return precision_module.computing(self.grid.precision, self.grid.device)
+
+    @property
+    def precision_key(self) -> dict:
+        return precision_module.key(self.grid.precision)
+
+    def tensor(self, items: Sequence[Item]):
+        """The items' pixels as a float batch, in the memory order the precision computes fastest in."""
+        return precision_module.memory_format(to_tensor([i.pixels for i in items]), self.grid.precision)
+
     def batches(self, dataset: Dataset, samples: Sequence[Sample], perturbation: Perturbation | None = None,
                 min_size: int = 1):
         """Read, perturb and yield lists of same-sized items, at most BATCH_SIZE long."""
