@@ -77,14 +77,16 @@ def sample_batch(luma: list[np.ndarray], by_model: list[np.ndarray], recipe: dic
 
 
 def train(dataset, steps: int, seed: int, tag: str, threads: int | None, device: str, log,
-          seconds: float | None = None, **changes) -> tuple[dict, dict]:
+          seconds: float | None = None, precision: str = "fp32", **changes) -> tuple[dict, dict]:
     """Train on ``dataset``'s defender-train (``changes``: recipe entries; ``seconds``: a time budget
-    that can lower ``steps``); returns (arrays, manifest)."""
+    that can lower ``steps``; ``precision``: the steps' arithmetic); returns (arrays, manifest)."""
+    from spoc_bench.precision import resolve
+
     unknown = sorted(set(changes) - {"patch", "margin", "positions", "per_model", "lr"})
     if unknown:
         raise ValueError(f"noiseprint: unknown recipe entries {unknown}")
     started = time.perf_counter()
-    recipe = {**RECIPE, **changes, "steps": steps}
+    recipe = {**RECIPE, **changes, "steps": steps, "precision": resolve(precision, device)}
     if recipe["per_model"] < 2 or recipe["patch"] <= 2 * recipe["margin"]:
         raise ValueError("noiseprint: per_model must be >= 2 (positives) and patch larger than twice the margin")
     pixels, cameras, _, _ = read_split(dataset, "defender-train")
@@ -103,7 +105,7 @@ def train(dataset, steps: int, seed: int, tag: str, threads: int | None, device:
             return siamese_loss(outputs, groups.to(device))
 
         history = adam_cosine(net.parameters(), step_loss, steps, recipe["lr"], f"noiseprint {tag}", log, started,
-                              seconds)
+                              seconds, recipe["precision"])
     recipe["steps"] = history[-1]["step"]
     if seconds:
         recipe["time_budget_s"] = seconds

@@ -104,17 +104,18 @@ class SyntheticCNN(ShippedDetectorWeights, Detector):
               families=TRAIN_FAMILIES, seed: int = 0, tag: str | None = None, out: str | None = None,
               root: str | None = None, size: int = SIMCAM["size"], views=SIMCAM["views"],
               crops_per_photo: int = SIMCAM["crops_per_photo"], threads: int | None = None, device: str = "cpu",
-              seconds: float | None = None, log=print) -> list[Path]:
+              seconds: float | None = None, precision: str = "fp32", log=print) -> list[Path]:
         """Train with the recipe above; writes ``<out or detectors/weights>/<name>-<tag>.safetensors``
         (tag: the default one for the default architecture, else ``simcam-r<depth>w<width>``).
-        ``seconds``: a time budget that can lower ``steps`` (the manifest records the steps run)."""
+        ``seconds``: a time budget that can lower ``steps`` (the manifest records the steps run);
+        ``precision``: the training steps' arithmetic (``spoc_bench/precision.py``; shipped: fp32)."""
         arch = {**cls.DEFAULTS, **{k: v for k, v in dict(depth=depth, width=width, crop=crop).items() if v}}
         default_arch = depth is None and width is None
         tag = tag or (cls.DEFAULTS["tag"] if default_arch else f"simcam-r{arch['depth']}w{arch['width']}")
         dataset = training_data("simcam", root, size=size, views=tuple(views), crops_per_photo=crops_per_photo,
                                 generators=GENERATOR_FAMILIES)
         return fit_and_save(cls, dataset, steps, arch, tuple(families), seed, tag, out, threads, device, log,
-                            seconds)
+                            seconds, precision)
 
 
 def augment(pixels: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
@@ -139,14 +140,17 @@ def augment(pixels: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarr
 
 
 def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple, seed: int, tag: str, out, threads,
-                 device, log, seconds: float | None = None) -> list[Path]:
+                 device, log, seconds: float | None = None, precision: str = "fp32") -> list[Path]:
     import torch
     import torch.nn.functional as F
+
+    from spoc_bench.precision import resolve
 
     from spoc_bench.detectors._resnet import ResNet
     from spoc_bench.weights import save_weights
 
     started = time.perf_counter()
+    precision = resolve(precision, device)
     dataset.prepare()
     samples = [s for s in dataset.samples("defender-train")
                if s.source == "real" or (s.source == "synthetic" and s.generator in families)]
@@ -169,10 +173,11 @@ def fit_and_save(cls, dataset: Dataset, steps: int, arch: dict, families: tuple,
             logits = net(batch.permute(0, 3, 1, 2).float().div(255).to(device))
             return F.binary_cross_entropy_with_logits(logits, labels)
 
-        history = adam_cosine(net.parameters(), step_loss, steps, RECIPE["lr"], cls.name, log, started, seconds)
+        history = adam_cosine(net.parameters(), step_loss, steps, RECIPE["lr"], cls.name, log, started, seconds,
+                              precision)
     steps = history[-1]["step"]
     state = {**net.state_dict(), "meta.arch": torch.tensor([arch["depth"], arch["width"], cls.STEM_STRIDE])}
-    manifest = {"recipe": {**RECIPE, "steps": steps, **arch, "stem_stride": cls.STEM_STRIDE,
+    manifest = {"recipe": {**RECIPE, "steps": steps, **arch, "stem_stride": cls.STEM_STRIDE, "precision": precision,
                            **({"time_budget_s": seconds} if seconds else {})},
                 "parameters": sum(p.numel() for p in net.parameters()), "train_families": list(families),
                 "train_images": {"real": len(real), "synthetic": len(synthetic)}, "seed": seed,

@@ -186,16 +186,21 @@ class Bondi2017(ShippedDetectorWeights, Detector):
     def train(cls, epochs: int = RECIPE["epochs"], seed: int = 0, tag: str = "simcam", out: str | None = None,
               root: str | None = None, size: int = SIMCAM["size"], views=SIMCAM["views"],
               crops_per_photo: int = SIMCAM["crops_per_photo"], max_steps: int | None = None,
-              threads: int | None = None, augment: bool = False, device: str = "cpu", log=print) -> list[Path]:
+              threads: int | None = None, augment: bool = False, device: str = "cpu", precision: str = "fp32",
+              log=print) -> list[Path]:
         """Train on simcam's defender-train (scenes held out for validation) and write the weights
         (``<out or detectors/weights>/bondi2017-<tag>.safetensors``) and their manifest.
 
         ``root``/``size``/``views``/``crops_per_photo`` choose the simcam data (default: the default
         dataset in the cache); ``max_steps`` stops early (for tests); ``threads`` sets torch's CPU
-        threads while training (the shipped weights: 1)."""
+        threads while training (the shipped weights: 1); ``precision`` the training steps' arithmetic
+        (``spoc_bench/precision.py``; the shipped weights: fp32)."""
         import torch
 
         from spoc_bench.detectors._bondi2017_net import BondiNet
+        from spoc_bench.precision import resolve
+
+        precision = resolve(precision, device)
 
         started = time.perf_counter()
         dataset = training_data("simcam", root, size=size, views=tuple(views), crops_per_photo=crops_per_photo)
@@ -245,7 +250,7 @@ class Bondi2017(ShippedDetectorWeights, Detector):
 
         options = {"epochs": epochs, "seed": seed, "tag": tag, "size": size, "views": list(views),
                    "crops_per_photo": crops_per_photo, "max_steps": max_steps, "threads": threads, "augment": augment,
-                   "device": device}
+                   "device": device, "precision": precision}
         with deterministic(seed, threads):
             threads_used = torch.get_num_threads()
             net = BondiNet(len(classes))
@@ -253,11 +258,12 @@ class Bondi2017(ShippedDetectorWeights, Detector):
             net = net.to(device)
             optimiser = torch.optim.SGD(net.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
                                         weight_decay=RECIPE["weight_decay"])
-            kept = sgd_epochs(net, optimiser, epochs, epoch_batches, validate, NAME, log, started, max_steps)
+            kept = sgd_epochs(net, optimiser, epochs, epoch_batches, validate, NAME, log, started, max_steps,
+                              precision=precision)
         seconds = time.perf_counter() - started
         state = {**kept.state, "meta.classes": pack_classes(classes)}
         folder = Path(out) if out else None
-        recipe = {**RECIPE, "epochs": epochs, **({"augmentation": AUGMENTATION} if augment else {}),
+        recipe = {**RECIPE, "epochs": epochs, "precision": precision, **({"augmentation": AUGMENTATION} if augment else {}),
                   **({"max_steps": max_steps} if max_steps is not None else {})}
         manifest = {"recipe": recipe, "seed": seed, "data_version": data_version(dataset), "classes": list(classes),
                     "validation_scenes": held_out, "train_images": int((~is_val).sum()),

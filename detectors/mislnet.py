@@ -167,18 +167,23 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
               channels: str = RECIPE["channels"], input_size: int = RECIPE["input_size"], root: str | None = None,
               size: int = SIMCAM["size"], views=SIMCAM["views"], crops_per_photo: int = SIMCAM["crops_per_photo"],
               max_steps: int | None = None, threads: int | None = None, augment: bool = RECIPE["augment"],
-              constrained_lr: float = RECIPE["constrained_lr"], device: str = "cpu", log=print) -> list[Path]:
+              constrained_lr: float = RECIPE["constrained_lr"], device: str = "cpu", precision: str = "fp32",
+              log=print) -> list[Path]:
         """Train on simcam's defender-train (scenes held out for validation) and write the weights
         (``<out or detectors/weights>/mislnet-<tag>.safetensors``) and their manifest.
 
         ``channels``: ``rgb`` or ``green``; ``input_size``: the network's input size (central crops);
         ``root``/``size``/``views``/``crops_per_photo`` choose the simcam data (default: the default
         dataset in the cache); ``max_steps`` stops early (for tests); ``threads`` sets torch's CPU
-        threads while training (the shipped weights: 1)."""
+        threads while training (the shipped weights: 1); ``precision`` the training steps' arithmetic
+        (``spoc_bench/precision.py``; the shipped weights: fp32)."""
         import torch
         import torch.nn.functional as F
 
         from spoc_bench.detectors._mislnet_net import MISLNet
+        from spoc_bench.precision import resolve
+
+        precision = resolve(precision, device)
 
         if channels not in CHANNELS:
             raise ValueError(f"{NAME}: channels must be one of {', '.join(CHANNELS)}, got {channels!r}")
@@ -222,7 +227,8 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
 
         options = {"epochs": epochs, "seed": seed, "tag": tag, "channels": channels, "input_size": input_size,
                    "size": size, "views": list(views), "crops_per_photo": crops_per_photo, "max_steps": max_steps,
-                   "threads": threads, "augment": augment, "constrained_lr": constrained_lr, "device": device}
+                   "threads": threads, "augment": augment, "constrained_lr": constrained_lr, "device": device,
+                   "precision": precision}
         with deterministic(seed, threads):
             threads_used = torch.get_num_threads()
             net = MISLNet(len(classes), len(CHANNELS[channels]), input_size).to(device)
@@ -231,12 +237,12 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
             optimiser = torch.optim.SGD([{"params": constrained, "scale": constrained_lr}, {"params": others, "scale": 1.0}],
                                         lr=RECIPE["lr"], momentum=RECIPE["momentum"], weight_decay=RECIPE["weight_decay"])
             kept = sgd_epochs(net, optimiser, epochs, epoch_batches, validate, NAME, log, started, max_steps,
-                              after_step=lambda net: net.constrained.constrain())
+                              after_step=lambda net: net.constrained.constrain(), precision=precision)
         seconds = time.perf_counter() - started
         state = {**kept.state, "meta.classes": pack_classes(classes), "meta.size": torch.tensor(input_size)}
         recipe = {**RECIPE, "epochs": epochs, "channels": channels, "input_size": input_size, "augment": augment,
                   "augmentation": RECIPE["augmentation"] if augment else "none",
-                  "constrained_lr": constrained_lr,
+                  "constrained_lr": constrained_lr, "precision": precision,
                   **({"max_steps": max_steps} if max_steps is not None else {})}
         manifest = {"recipe": recipe, "seed": seed, "data_version": data_version(dataset), "classes": list(classes),
                     "validation_scenes": held_out, "train_images": len(train_index),

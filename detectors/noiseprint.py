@@ -203,18 +203,20 @@ class Noiseprint(Detector):
     def train(cls, steps: int = 1200, seed: int = 0, tag: str = "simcam", out: str | None = None,
               root: str | None = None, size: int = 256, views=(48, 24, 24), crops_per_photo: int = 4,
               threads: int | None = None, device: str = "cpu", log=print, seconds: float | None = None,
-              **recipe):
+              precision: str = "fp32", **recipe):
         """Siamese training on simcam's defender-train (``detectors/_noiseprint_train.py``); writes
         ``<out or detectors/weights>/noiseprint-<tag>.safetensors`` and measures it on defender-test.
         ``root``/``size``/``views``/``crops_per_photo`` choose the simcam data (default: the default
         dataset in the cache); ``threads`` sets torch's CPU threads while training; ``seconds``, a time
         budget that can lower ``steps`` (the manifest records the steps run); ``recipe``: entries of
-        the recipe to change (``patch``, ``margin``, ``positions``, ``per_model``, ``lr``)."""
+        the recipe to change (``patch``, ``margin``, ``positions``, ``per_model``, ``lr``); ``precision``
+        the training steps' arithmetic (``spoc_bench/precision.py``; the shipped weights: fp32)."""
         from spoc_bench.detectors import _noiseprint_train
         from spoc_bench.training import training_data
 
         dataset = training_data("simcam", root, size=size, views=tuple(views), crops_per_photo=crops_per_photo)
-        arrays, manifest = _noiseprint_train.train(dataset, steps, seed, tag, threads, device, log, seconds, **recipe)
+        arrays, manifest = _noiseprint_train.train(dataset, steps, seed, tag, threads, device, log, seconds,
+                                                   precision, **recipe)
         return _noiseprint_train.save_and_test(arrays, manifest, tag, out, dataset, device, log)
 
     def network_quality(self, container: Container | None) -> int:

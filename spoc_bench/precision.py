@@ -72,10 +72,13 @@ def float32(device):
 
 
 def memory_format(images, precision: str):
-    """``images`` in channels-last order under bf16 (where bfloat16 convolutions are fastest)."""
+    """A batch of images (``[N, C, H, W]``) in channels-last order under bf16, where bfloat16
+    convolutions are fastest; any other tensor as it is."""
     import torch
 
-    return images if precision == "fp32" else images.contiguous(memory_format=torch.channels_last)
+    if precision == "fp32" or images.dim() != 4:
+        return images
+    return images.contiguous(memory_format=torch.channels_last)
 
 
 def key(precision: str) -> dict:

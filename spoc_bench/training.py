@@ -30,16 +30,20 @@ TIMED_STEPS = (10, 40)  # a time budget sets the step count from these steps (af
 
 
 def adam_cosine(parameters, step_loss: Callable[[int], "torch.Tensor"], steps: int, lr: float, label: str,
-                log, started: float | None = None, seconds: float | None = None) -> list[dict]:
-    """Run ``steps`` optimiser steps on ``step_loss(step)``; returns the history of mean losses (its
-    last entry's ``step`` is the number of steps run). With ``seconds``, the loop times steps 10 to 40
-    and lowers ``steps`` to what fits in ``seconds`` of optimisation; the cosine then decays to 0
-    over that number (before, the decay is at most 1 - cos(pi * 40 / steps), negligible)."""
+                log, started: float | None = None, seconds: float | None = None, precision: str = "fp32") -> list[dict]:
+    """Run ``steps`` optimiser steps on ``step_loss(step)`` (computed in ``precision``, bf16 or fp32);
+    returns the history of mean losses (its last entry's ``step`` is the number of steps run). With
+    ``seconds``, the loop times steps 10 to 40 and lowers ``steps`` to what fits in ``seconds`` of
+    optimisation; the cosine then decays to 0 over that number (before, the decay is at most
+    1 - cos(pi * 40 / steps), negligible)."""
     import torch
+
+    from .precision import computing
 
     started = time.perf_counter() if started is None else started
     loop_started = time.perf_counter()
     parameters = list(parameters)
+    device = parameters[0].device
     optimiser = torch.optim.Adam(parameters, lr=lr)
     total = [steps]
     cosine = lambda s: 0.5 * (1 + math.cos(math.pi * min(s / total[0], 1)))  # noqa: E731
@@ -48,7 +52,8 @@ def adam_cosine(parameters, step_loss: Callable[[int], "torch.Tensor"], steps: i
     while step < total[0]:
         if seconds and step == TIMED_STEPS[0]:
             timer = time.perf_counter()
-        loss = step_loss(step)
+        with computing(precision, device.type):
+            loss = step_loss(step)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -82,14 +87,18 @@ class Kept:
 
 
 def sgd_epochs(net, optimiser, epochs: int, batches: Callable[[int], Iterable], validate: Callable[[], tuple],
-               label: str, log, started: float, max_steps: int | None = None, after_step=None) -> Kept:
+               label: str, log, started: float, max_steps: int | None = None, after_step=None,
+               precision: str = "fp32") -> Kept:
     """Train a classifier ``epochs`` times over ``batches(epoch)`` (``(inputs, labels)`` pairs) with
     cross-entropy; each parameter group's lr is its lr at the start times its ``scale`` (1 where
     none), divided by 10 for the last third of the epochs. After every epoch ``validate()`` gives
     (loss, accuracy, other figures for the history); the epoch of best validation accuracy is kept
     (ties: lower loss). ``after_step(net)`` runs after each optimiser step (a constraint);
-    ``max_steps`` stops early (tests)."""
+    ``max_steps`` stops early (tests). The steps compute in ``precision`` (bf16 or fp32); the
+    validation in float32."""
     import torch.nn.functional as F
+
+    from .precision import computing, memory_format
 
     base = [group["lr"] for group in optimiser.param_groups]
     decay_from = epochs - epochs // 3
@@ -100,7 +109,8 @@ def sgd_epochs(net, optimiser, epochs: int, batches: Callable[[int], Iterable], 
         net.train()
         losses = []
         for inputs, labels in batches(epoch):
-            loss = F.cross_entropy(net(inputs), labels)
+            with computing(precision, inputs.device.type):
+                loss = F.cross_entropy(net(memory_format(inputs, precision)), labels)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

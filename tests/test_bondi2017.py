@@ -209,3 +209,7 @@ def test_train_a_couple_of_steps_writes_weights_and_manifest(tmp_path):
     shifted = small_training(tmp_path / "shifted", augment=True)[0]  # 64-px images: only the origin (0, 0) fits
     assert file_sha256(shifted) == file_sha256(path)
     assert json.loads(shifted.with_suffix(".json").read_text())["recipe"]["augmentation"].startswith("grid shifts")
+    assert manifest["recipe"]["precision"] == "fp32"
+    half = small_training(tmp_path / "bf16", precision="bf16")[0]  # the steps in bfloat16: other weights
+    assert json.loads(half.with_suffix(".json").read_text())["recipe"]["precision"] == "bf16"
+    assert file_sha256(half) != file_sha256(path)

@@ -106,3 +106,17 @@ def test_sgd_epochs_learn_and_stop_after_max_steps():
     steps.clear()
     stopped = sgd_epochs(net, optimiser, 10, batches, validate, "toy", lambda _: None, time.perf_counter(), max_steps=6)
     assert len(steps) == 6 and len(stopped.history) == 2
+
+
+def test_the_loops_compute_in_the_precision_asked():
+    inputs, labels, net = separable_classes()
+    seen = []
+    net.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    adam_cosine(net.parameters(), lambda s: torch.nn.functional.cross_entropy(net(inputs), labels), 2, 0.1, "q",
+                lambda _: None, precision="bf16")
+    sgd_epochs(net, torch.optim.SGD(net.parameters(), lr=0.1), 1, lambda e: [(inputs, labels)],
+               lambda: (0.5, 0.5, {}), "toy", lambda _: None, time.perf_counter(), precision="bf16")
+    assert seen == [torch.bfloat16] * 3
+    adam_cosine(net.parameters(), lambda s: torch.nn.functional.cross_entropy(net(inputs), labels), 1, 0.1, "q",
+                lambda _: None)
+    assert seen[-1] == torch.float32
