@@ -31,6 +31,7 @@ import matplotlib
 import pandas as pd
 
 from spoc_bench import cache as cache_module
+from spoc_bench.attacks._gradient import SURROGATES
 from spoc_bench.figures import HEADLINE, heatmap
 from spoc_bench.images import atomic_write
 from spoc_bench.metrics import summarise
@@ -39,7 +40,7 @@ from spoc_bench.progress import shown
 from spoc_bench.registry import attacks
 from spoc_bench.runner import Session, resolve_grid
 
-SURROGATE_SOURCES = ("embedder", "constrained", "embedder+constrained")
+SURROGATE_SOURCES = (*SURROGATES.split("+"), SURROGATES)  # each of the attacker's surrogates, then both
 WHITE_BOX_SOURCES = ("bondi2017", "mislnet", "noiseprint")
 DETECTORS = (*CAMERA_DETECTORS, "prnu", *SYNTHETIC_DETECTORS)
 
@@ -53,7 +54,7 @@ def sources(attack: str) -> list[tuple[str, str, str]]:
 class MatrixSession(Session):
     """The runner's session, building the transfer attacks with ``surrogates`` (their models' names)."""
 
-    surrogates = "embedder+constrained"
+    surrogates = SURROGATES
 
     def _build_plugin(self, spec: str):
         if spec.endswith("-transfer"):

@@ -172,11 +172,22 @@ def test_declared_differentiable_detectors_pass_gradients():
         assert pixels.grad is not None and pixels.grad.abs().sum() > 0, name
 
 
-def test_only_the_paper_preset_runs_the_gradient_attacks():
-    from spoc_bench.presets import GRADIENT_ATTACKS, preset
+def test_the_default_preset_runs_the_gradient_attacks_measured_at_seconds_per_image():
+    from spoc_bench.cost import measured, plugin_key
+    from spoc_bench.presets import FAST_ATTACK_SECONDS, GRADIENT_ATTACKS, QUERY_ATTACKS, preset
 
-    assert set(GRADIENT_ATTACKS) <= set(preset("paper")["attacks"])
-    assert not set(GRADIENT_ATTACKS) & set(preset("smoke")["attacks"])
+    figures = measured("cpu")
+
+    def slowest_seconds(attack: str) -> float:
+        """Seconds per image on 2 CPU cores, on the slowest detector it is made with (throughput.json)."""
+        made_with = ["bondi2017", "mislnet", "noiseprint"] if attacks.get(attack).threat_model in ("white-box", "query") else []
+        keys = [plugin_key("attack", attack, d) for d in made_with] or [plugin_key("attack", attack)]
+        return max(1 / figures[k]["images_per_s"] if k in figures else float("inf") for k in keys)
+
+    default, paper = set(preset("default")["attacks"]), set(preset("paper")["attacks"])
+    for attack in GRADIENT_ATTACKS + QUERY_ATTACKS:
+        assert attack in paper and attack not in preset("smoke")["attacks"]
+        assert (attack in default) == (slowest_seconds(attack) <= FAST_ATTACK_SECONDS), attack
 
 
 def test_the_save_is_followed_only_where_the_stand_in_applies(demo_root):
