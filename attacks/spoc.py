@@ -139,14 +139,19 @@ class SpoC(Attack):
               validate_every: int = RECIPE["validate_every"],
               embedder_steps: int = EMBEDDER_RECIPE["steps"], surrogate_steps: int = SURROGATE_RECIPE["steps"],
               threads: int | None = None, seed: int = 0, out: str | None = None, device: str = "cpu",
-              log=print) -> list:
+              precision: str = "fp32", log=print) -> list:
         """Train the attacker's surrogates (when missing) and one generator per target, from the
         attacker split alone. They are written to ``out``; by default beside the plugin for simcam
         (shipped) and to the cache's ``weights/spoc`` for any other dataset (the user's own data),
-        where :meth:`weights_file` finds them."""
+        where :meth:`weights_file` finds them. ``precision``: the arithmetic of the networks' training
+        steps (``spoc_bench/precision.py``; the save's stand-in and the spectrum stay in float32; the
+        shipped weights: fp32)."""
         import torch
 
         import spoc_bench
+        from spoc_bench.precision import resolve
+
+        precision = resolve(precision, device)
 
         if threads:
             torch.set_num_threads(threads)
@@ -169,11 +174,11 @@ class SpoC(Attack):
         context = {"dataset": dataset, "config": data.config(), "seed": seed, "out": out, "device": device, "log": log}
         written = []
         if not weights_path("attack", "spoc", f"{dataset}-embedder", out).exists():
-            written.append(train_embedder(real, cameras, embedder_steps, **context))
+            written.append(train_embedder(real, cameras, embedder_steps, **context, precision=precision))
         if not weights_path("attack", "spoc", f"{dataset}-constrained", out).exists():
-            written.append(train_constrained(real, cameras, surrogate_steps, **context))
+            written.append(train_constrained(real, cameras, surrogate_steps, **context, precision=precision))
         surrogates = load_surrogates(dataset, len(cameras), out, device)
-        recipe = {**RECIPE, "steps": steps, "batch": batch, "lr": lr, "budget_psnr": budget_psnr, "adversarial": adversarial,
+        recipe = {**RECIPE, "precision": precision, "steps": steps, "batch": batch, "lr": lr, "budget_psnr": budget_psnr, "adversarial": adversarial,
                   "embedding": embedding, "spectrum": spectrum, "validate_every": validate_every}
         from tqdm import tqdm
 
@@ -187,9 +192,12 @@ class SpoC(Attack):
 def train_classifier(model, real: list[Item], cameras: list[str], recipe: dict, label: str, after_step=None,
                      seed: int = 0, device: str = "cpu", log=print) -> tuple[object, float, float]:
     """Train a camera-model classifier on grid-aligned crops of the attacker's real images, classes
-    balanced in every batch; returns it with its final patch accuracy and training time."""
+    balanced in every batch (steps in ``recipe["precision"]``); returns it with its final patch
+    accuracy and training time."""
     import torch
     import torch.nn.functional as F
+
+    from spoc_bench.precision import computing
 
     from ._spoc_nets import grid_crops
 
@@ -203,8 +211,9 @@ def train_classifier(model, real: list[Item], cameras: list[str], recipe: dict, 
     labels = torch.arange(len(cameras), device=device).repeat_interleave(per_class)
     for step in range(recipe["steps"]):
         crops = torch.cat([grid_crops(images, per_class, recipe["crop"], rng) for images in by_camera]).to(device)
-        logits = model(crops)
-        loss = F.cross_entropy(logits, labels)
+        with computing(recipe["precision"], device):
+            logits = model(crops)
+            loss = F.cross_entropy(logits, labels)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -216,10 +225,10 @@ def train_classifier(model, real: list[Item], cameras: list[str], recipe: dict, 
     return model.eval(), float(np.mean(recent)), time.perf_counter() - started
 
 
-def train_embedder(real, cameras, steps, dataset, config, seed, out, device, log):
+def train_embedder(real, cameras, steps, dataset, config, seed, out, device, log, precision="fp32"):
     from ._spoc_nets import Embedder
 
-    recipe = {**EMBEDDER_RECIPE, "steps": steps}
+    recipe = {**EMBEDDER_RECIPE, "steps": steps, "precision": precision}
     model = Embedder(len(cameras), recipe["dim"], recipe["width"])
     model, accuracy, seconds = train_classifier(model, real, cameras, recipe, "embedder", seed=seed, device=device, log=log)
     manifest = {"recipe": recipe, "classes": cameras, "data": {"dataset": dataset, "split": "attacker", **config},
@@ -228,10 +237,10 @@ def train_embedder(real, cameras, steps, dataset, config, seed, out, device, log
     return save_weights(model.state_dict(), "attack", "spoc", f"{dataset}-embedder", manifest, out)
 
 
-def train_constrained(real, cameras, steps, dataset, config, seed, out, device, log):
+def train_constrained(real, cameras, steps, dataset, config, seed, out, device, log, precision="fp32"):
     from ._spoc_nets import ConstrainedSurrogate
 
-    recipe = {**SURROGATE_RECIPE, "steps": steps}
+    recipe = {**SURROGATE_RECIPE, "steps": steps, "precision": precision}
     model = ConstrainedSurrogate(len(cameras), recipe["width"], recipe["filters"])
     model, accuracy, seconds = train_classifier(model, real, cameras, recipe, "constrained surrogate",
                                                 after_step=lambda m: m.constrained.constrain(),
@@ -246,7 +255,8 @@ SURROGATES = {"embedder": (train_embedder, EMBEDDER_RECIPE), "constrained": (tra
 
 
 def train_surrogate(name: str, dataset: str = "simcam", dataset_options: dict | None = None, steps: int | None = None,
-                    seed: int = 0, out: str | None = None, device: str = "cpu", log=print) -> list:
+                    seed: int = 0, out: str | None = None, device: str = "cpu", precision: str = "fp32",
+                    log=print) -> list:
     """Train (or retrain) one of the attacker's surrogates, ``embedder`` or ``constrained``, on
     ``dataset``'s attacker split: ``spoc-bench train surrogate NAME``. Written where SpoC's weights go
     (beside the plugin for simcam, else the cache's ``weights/spoc``), where SpoC, MISLGAN and the
@@ -266,7 +276,10 @@ def train_surrogate(name: str, dataset: str = "simcam", dataset_options: dict | 
         raise ValueError(f"surrogate {name}: {dataset}'s attacker split has real images of {len(cameras)} camera(s); "
                          "a camera classifier needs two or more")
     trainer, recipe = SURROGATES[name]
-    return [trainer(real, cameras, steps or recipe["steps"], dataset, data.config(), seed, out, device, log)]
+    from spoc_bench.precision import resolve
+
+    return [trainer(real, cameras, steps or recipe["steps"], dataset, data.config(), seed, out, device, log,
+                    resolve(precision, device))]
 
 
 def load_surrogates(dataset: str, classes: int, folder, device: str) -> dict:
@@ -300,6 +313,8 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
+
+    from spoc_bench.precision import computing
 
     from ._diffjpeg import DiffJpeg
     from ._spoc_nets import Discriminator, Generator, grid_crops
@@ -369,16 +384,20 @@ def train_generator(surrogates: dict, cameras: list[str], target: str, real: lis
     for step in bar:
         crops = grid_crops(inputs, batch, size, rng, grid=16, margin=margin).to(device)
         reals = grid_crops(target_pixels, batch, size - 2 * margin, rng, grid=16).to(device)
-        saved = save(generator(*crops.split(3, dim=1))[..., centre, centre])  # every loss judges the saved file's pixels
-        d_loss = F.softplus(-discriminator(reals)).mean() + F.softplus(discriminator(saved.detach())).mean()
+        with computing(recipe["precision"], device):
+            changed = generator(*crops.split(3, dim=1))[..., centre, centre]
+        saved = save(changed.float())  # every loss judges the saved file's pixels (the save in float32)
+        with computing(recipe["precision"], device):
+            d_loss = F.softplus(-discriminator(reals)).mean() + F.softplus(discriminator(saved.detach())).mean()
         d_optimiser.zero_grad()
         d_loss.backward()
         d_optimiser.step()
-        embedding = embedder.embedding(saved)
-        camera_loss = (1 - F.cosine_similarity(embedding, reference).mean()
-                       + F.cross_entropy(embedder.head(F.relu(embedding)), labels)
-                       + F.cross_entropy(constrained(saved), labels)) / 2
-        adversarial_loss = F.softplus(-discriminator(saved)).mean()
+        with computing(recipe["precision"], device):
+            embedding = embedder.embedding(saved)
+            camera_loss = (1 - F.cosine_similarity(embedding, reference).mean()
+                           + F.cross_entropy(embedder.head(F.relu(embedding)), labels)
+                           + F.cross_entropy(constrained(saved), labels)) / 2
+            adversarial_loss = F.softplus(-discriminator(saved)).mean()
         spectrum_loss = (residual_spectrum(saved) - target_spectrum).abs().mean()
         g_loss = (recipe["embedding"] * camera_loss + recipe["spectrum"] * spectrum_loss
                   + recipe["adversarial"] * adversarial_loss)

@@ -47,6 +47,19 @@ def test_training_lowers_the_generators_losses(trained):
         assert checks[-1][loss] < checks[1][loss]
 
 
+def test_a_generator_trains_in_bfloat16_where_asked(trained):
+    folder, _ = trained
+    from spoc_bench.attacks.spoc import SpoC
+
+    options = {**SMALL, "root": str(folder / "data")}
+    written = SpoC.train(target="zeta", dataset_options=options, steps=10, batch=4, validate_every=10,
+                         out=str(folder), precision="bf16", log=lambda *a: None)
+    manifest = json.loads(written[-1].with_suffix(".json").read_text())
+    assert [p.name for p in written] == ["spoc-simcam-zeta.safetensors"] and manifest["recipe"]["precision"] == "bf16"
+    assert [c["step"] for c in manifest["attacker_validation"]["checks"]] == [0, 10]
+    assert json.loads((folder / "spoc-simcam-gamma.json").read_text())["recipe"]["precision"] == "fp32"
+
+
 def test_attack_keeps_size_content_and_saves_like_the_target(trained):
     folder, _ = trained
     attack = spoc_bench.build_attack("spoc", weights_dir=str(folder), psnr=None)  # the generator's own budget
