@@ -30,16 +30,16 @@ def test_an_attack_made_with_a_detector_costs_what_it_was_timed_at_with_that_det
 
 
 def test_cost_counts_images_detections_and_time_from_the_recorded_throughput():
-    cost = Cost.of([("spoc", 96), ("identity", 96), ("pgd-transfer", 96)], [("noiseprint", 300), ("jpeg-table", 300)],
+    cost = Cost.of([("spoc", 96), ("identity", 96), ("square-query", 96)], [("noiseprint", 300), ("jpeg-table", 300)],
                    perturbations=2, device="cpu")
     assert (cost.attacked, cost.images, cost.detectors, cost.detections) == (288, 600, 2, 1200)
     # spoc 1.6 img/s, identity 7640, noiseprint 3.6 (+97 s fit), jpeg-table 449704 (+0.3 s fit)
     expected = 96 / 1.6 + 96 / 7640 + 600 / 3.6 + 97.0 + 600 / 449704 + 0.3
     assert cost.seconds == pytest.approx(expected)
-    assert cost.unmeasured == ["attack:pgd-transfer"]
+    assert cost.unmeasured == ["attack:square-query"]  # timed per detector only
     text = str(cost)
     assert "300 images x 2 detectors x 2 perturbations = 1,200 detections" in text and "about 5 min" in text
-    assert "not counted: attack:pgd-transfer" in text
+    assert "not counted: attack:square-query" in text
     assert Cost.of([], [("noiseprint", 300)], 2, "cuda").seconds == pytest.approx(600 / 834 + 1.9)
 
 
