@@ -3,9 +3,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# the main job: SpoC towards every simcam camera against Noiseprint (default preset otherwise);
-# `make run ARGS=` runs the whole default preset
-ARGS ?= --attack spoc --detector noiseprint --out runs/main
+# the main job: SpoC towards every simcam camera against Noiseprint (default preset otherwise), in
+# bfloat16 where the CPU or GPU computes it natively (--precision auto); `make run ARGS=` runs the
+# whole default preset (in float32)
+ARGS ?= --attack spoc --detector noiseprint --precision auto --out runs/main
 
 .PHONY: run test smoke install clean
 

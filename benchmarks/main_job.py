@@ -40,7 +40,7 @@ def main(keep: bool = False) -> None:
     warm = subprocess.run([str(clone / ".venv/bin/python"), "-c", WARM_CHECK], capture_output=True, text=True,
                           check=True).stdout.strip() == "True"
     print(f"dataset cache: {'warm (reused)' if warm else 'cold (rendered in make run)'}; results cache: empty")
-    arguments = f"ARGS=--attack spoc --detector noiseprint --out runs/main --quiet --cache {results}"
+    arguments = f"ARGS={main_job_arguments(clone / 'Makefile')} --quiet --cache {results}"
     timed(stages, "make run", ["make", "run", arguments], clone)
     report(stages, json.loads((clone / "runs/main/run.json").read_text()))
     if keep:
@@ -49,13 +49,21 @@ def main(keep: bool = False) -> None:
         shutil.rmtree(work)
 
 
+def main_job_arguments(makefile: Path) -> str:
+    """The main job's ``spoc-bench run`` arguments, as the Makefile gives them (``ARGS ?= ...``)."""
+    for line in makefile.read_text().splitlines():
+        if line.startswith("ARGS ?="):
+            return line.split("=", 1)[1].strip()
+    raise ValueError(f"{makefile}: no `ARGS ?= ...` line (the main job's arguments)")
+
+
 def report(stages: dict, manifest: dict) -> None:
     for name, seconds in stages.items():
         print(f"{name:<14} {seconds:8.1f} s")
     inside = manifest["timings_s"]
     for part in ("detector_fit", "attack_fit", "attack", "detect", "total"):
         print(f"  run: {part:<12} {inside.get(part, 0.0):8.1f} s")
-    print(f"  run: detector fits {manifest.get('detector_fits')}")
+    print(f"  run: detector fits {manifest.get('detector_fits')}; precision {manifest['grid'].get('precision')}")
     print(f"total (clone + install + run) {sum(stages.values()):.1f} s; make run alone {stages['make run']:.1f} s")
 
 
