@@ -72,6 +72,7 @@ data split and config, saved-as tables, training seconds, validation checks, see
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Sequence
 
@@ -160,7 +161,10 @@ class MislGan(Attack):
         ensemble = load_surrogates(dataset, len(cameras), out, device)
         recipe = {**RECIPE, "steps": steps, "batch": batch, "lr": lr, "content": content, "camera": camera,
                   "adversarial": adversarial, "validate_every": validate_every}
-        for name in chosen:
+        from tqdm import tqdm
+
+        # the bar's estimate of the time left is what the generators trained so far took
+        for name in tqdm(chosen, desc="mislgan: generators", unit="target", file=sys.stderr, disable=None):
             written.append(train_one(ensemble, cameras, name, by_source["real"], by_source["synthetic"], recipe,
                                      **shared))
         return written
@@ -251,11 +255,12 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
     the attacker's validation ranks first; returns the weights' path."""
     import torch
     import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from spoc_bench.images import to_tensor
 
     from ._diffjpeg import DiffJpeg, straight_round
     from ._spoc_nets import Discriminator, grid_crops
-    from spoc_bench.images import to_tensor
-
     from .spoc import PhaseJudge, held_out, score, validate
 
     torch.manual_seed(seed)
@@ -288,7 +293,9 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
     inner = slice(margin, side - margin)
     wanted = torch.full((recipe["batch"],), goal, device=device)
     started, window, checks, best = time.perf_counter(), [], [], None
-    for step in range(1, recipe["steps"] + 1):
+    bar = tqdm(range(1, recipe["steps"] + 1), desc=f"mislgan {target}", unit="step", file=sys.stderr, mininterval=2,
+               disable=None)
+    for step in bar:
         crops = grid_crops(training, recipe["batch"], side, rng, grid=16, margin=margin).to(device)
         originals = grid_crops(genuine, recipe["batch"], side - 2 * margin, rng, grid=16).to(device)
         saved = save(generator(crops)[..., inner, inner])  # each loss judges the pixels of the saved file
@@ -319,6 +326,7 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
         if best is None or score(check, recipe["min_psnr"]) > score(best[0], recipe["min_psnr"]):
             best = (check, generator.state_dict())
         log(f"mislgan {target}: " + ", ".join(f"{key} {value}" for key, value in check.items()))
+        bar.set_postfix(judge=check.get("phase_judge"), psnr=check.get("psnr"))
     manifest = {"recipe": recipe, "target": target, "layout": layout,
                 "data": {"dataset": dataset, "split": "attacker", **config},
                 "saved_as": {"qtables": container.qtables, "subsampling": container.subsampling},
