@@ -178,8 +178,8 @@ class SpoC(Attack):
         if not weights_path("attack", "spoc", f"{dataset}-constrained", out).exists():
             written.append(train_constrained(real, cameras, surrogate_steps, **context, precision=precision))
         surrogates = load_surrogates(dataset, len(cameras), out, device)
-        recipe = {**RECIPE, "precision": precision, "steps": steps, "batch": batch, "lr": lr, "budget_psnr": budget_psnr, "adversarial": adversarial,
-                  "embedding": embedding, "spectrum": spectrum, "validate_every": validate_every}
+        recipe = {**RECIPE, "steps": steps, "batch": batch, "lr": lr, "budget_psnr": budget_psnr, "adversarial": adversarial,
+                  "embedding": embedding, "spectrum": spectrum, "validate_every": validate_every, "precision": precision}
         from tqdm import tqdm
 
         # the bar's estimate of the time left is what the generators trained so far took

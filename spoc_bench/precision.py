@@ -13,7 +13,7 @@ what it computes (fits, attacked images, detection rows), so the two never mix.
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from functools import lru_cache
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -61,14 +61,12 @@ def computing(precision: str, device: str):
     return torch.autocast(device_type(device), dtype=torch.bfloat16)
 
 
-@contextmanager
 def float32(device):
     """A float32 tail inside :func:`computing`: autocast off (tensors made in bf16 must be cast with
     ``.float()`` on entry)."""
     import torch
 
-    with torch.autocast(device_type(str(device)), enabled=False):
-        yield
+    return torch.autocast(device_type(str(device)), enabled=False)
 
 
 def memory_format(images, precision: str):
