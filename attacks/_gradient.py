@@ -22,14 +22,19 @@ def target_loss(log_probabilities, target: int):
     return -log_probabilities[:, target].sum()
 
 
-def signed_gradient(model, images, target: int):
-    """The sign of the gradient of the target cross-entropy at ``images`` (``model`` returns log-probabilities)."""
+def target_gradient(model, images, target: int):
+    """The gradient of the target cross-entropy at ``images`` (``model`` returns log-probabilities)."""
     import torch
 
     with torch.enable_grad():
         images = images.detach().requires_grad_(True)
         (gradient,) = torch.autograd.grad(target_loss(model(images), target), images)
-    return gradient.sign()
+    return gradient
+
+
+def signed_gradient(model, images, target: int):
+    """The sign of :func:`target_gradient`."""
+    return target_gradient(model, images, target).sign()
 
 
 def fgsm(model, images, target: int, epsilon: float):
@@ -47,6 +52,26 @@ def pgd(model, images, target: int, epsilon: float, step: float, steps: int):
     return adversarial
 
 
+def root_mean_square(tensor):
+    """Per image of the batch, shaped to broadcast over it."""
+    return tensor.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+
+
+def pgd_l2(model, images, target: int, psnr: float, steps: int):
+    """Targeted projected gradient descent in an L2 ball: each image's change keeps a root mean square
+    of at most ``10 ** (-psnr / 20)`` (a PSNR of at least ``psnr`` dB to the input, before rounding),
+    ``steps`` normalised gradient steps of 2.5 radii / ``steps`` from the input itself."""
+    radius = 10 ** (-psnr / 20)
+    adversarial = images.clone()
+    for _ in range(steps):
+        gradient = target_gradient(model, adversarial, target)
+        adversarial = adversarial - 2.5 * radius / steps * gradient / root_mean_square(gradient).clamp_min(1e-12)
+        change = adversarial - images
+        change = change * (radius / root_mean_square(change).clamp_min(1e-12)).clamp(max=1)
+        adversarial = (images + change).clamp(0, 1)
+    return adversarial
+
+
 # ------------------------------------------------------------------------------------ the models
 class DetectorLogProbabilities:
     """A detector as a differentiable function: images -> log of its predicted probabilities."""
@@ -55,7 +80,7 @@ class DetectorLogProbabilities:
         self.detector = detector
 
     def __call__(self, images):
-        return self.detector.predict(images).clamp_min(1e-12).log()
+        return self.detector.log_predict(images)
 
 
 class SurrogateEnsemble:
@@ -152,6 +177,7 @@ class WhiteBox:
 
     threat_model = "white-box"
     needs = frozenset({"target_samples", "detector"})
+    version = "2"  # follows the detector's log-softmax, not the log of its rounded probabilities
 
 
 class Transfer:

@@ -50,6 +50,7 @@ class CfaResynth(Attack):
     """Re-mosaic on the target's Bayer layout and re-interpolate with its demosaicer, both estimated (black-box, needs target samples)."""
 
     threat_model = "black-box"
+    uses_networks = False
     needs = frozenset({"target_samples"})
     saves_like_target = True
 

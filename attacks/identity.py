@@ -9,6 +9,7 @@ class Identity(Attack):
     """No attack: returns its inputs unchanged (asr equals asr_before; the reference row)."""
 
     threat_model = "none"
+    uses_networks = False
     uses_target = False
 
     def __init__(self):

@@ -25,6 +25,7 @@ class JpegMimic(Attack):
     """Re-compress with the target camera's JPEG tables and chroma subsampling (black-box, needs target samples)."""
 
     threat_model = "black-box"
+    uses_networks = False
     needs = frozenset({"target_samples"})
     saves_like_target = True
 

@@ -133,12 +133,16 @@ class MislGan(Attack):
               content: float = RECIPE["content"], camera: float = RECIPE["camera"],
               adversarial: float = RECIPE["adversarial"], validate_every: int = RECIPE["validate_every"],
               embedder_steps: int = SURROGATE_STEPS["embedder"], surrogate_steps: int = SURROGATE_STEPS["constrained"],
-              threads: int | None = None, out: str | None = None, device: str = "cpu", log=print) -> list:
+              threads: int | None = None, out: str | None = None, device: str = "cpu", precision: str = "fp32",
+              log=print) -> list:
         """Train one generator per target (every camera when none is named) from the attacker split
-        alone, after SpoC's attacker-side surrogates where they are missing."""
+        alone, after SpoC's attacker-side surrogates where they are missing. ``precision``: the
+        arithmetic of the networks' training steps (``spoc_bench/precision.py``; the save's stand-in
+        stays in float32), recorded in the recipe."""
         import torch
 
         from spoc_bench import build_dataset
+        from spoc_bench.precision import resolve
 
         from .spoc import load_surrogates, train_constrained, train_embedder
 
@@ -153,14 +157,15 @@ class MislGan(Attack):
         if not set(chosen) <= set(cameras):
             raise ValueError(f"mislgan: unknown target {target!r}; cameras of {dataset}'s attacker split: {cameras}")
         shared = {"dataset": dataset, "config": source.config(), "seed": seed, "out": out, "device": device, "log": log}
+        precision = resolve(precision, device)
         written = []
         for name, trainer, count in (("embedder", train_embedder, embedder_steps),
                                      ("constrained", train_constrained, surrogate_steps)):
             if not weights_path("attack", "spoc", f"{dataset}-{name}", out).exists():
-                written.append(trainer(by_source["real"], cameras, count, **shared))
+                written.append(trainer(by_source["real"], cameras, count, **shared, precision=precision))
         ensemble = load_surrogates(dataset, len(cameras), out, device)
         recipe = {**RECIPE, "steps": steps, "batch": batch, "lr": lr, "content": content, "camera": camera,
-                  "adversarial": adversarial, "validate_every": validate_every}
+                  "adversarial": adversarial, "validate_every": validate_every, "precision": precision}
         from tqdm import tqdm
 
         # the bar's estimate of the time left is what the generators trained so far took
@@ -258,6 +263,7 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
     from tqdm import tqdm
 
     from spoc_bench.images import to_tensor
+    from spoc_bench.precision import computing
 
     from ._diffjpeg import DiffJpeg, straight_round
     from ._spoc_nets import Discriminator, grid_crops
@@ -298,14 +304,18 @@ def train_one(ensemble: dict, cameras: list[str], target: str, real: list[Item],
     for step in bar:
         crops = grid_crops(training, recipe["batch"], side, rng, grid=16, margin=margin).to(device)
         originals = grid_crops(genuine, recipe["batch"], side - 2 * margin, rng, grid=16).to(device)
-        saved = save(generator(crops)[..., inner, inner])  # each loss judges the pixels of the saved file
-        critic_loss = F.softplus(-critic(originals)).mean() + F.softplus(critic(saved.detach())).mean()
+        with computing(recipe["precision"], device):
+            changed = generator(crops)[..., inner, inner]
+        saved = save(changed.float())  # each loss judges the pixels of the saved file (the save in float32)
+        with computing(recipe["precision"], device):
+            critic_loss = F.softplus(-critic(originals)).mean() + F.softplus(critic(saved.detach())).mean()
         optimise_d.zero_grad()
         critic_loss.backward()
         optimise_d.step()
-        terms = {"l1": (saved - crops[..., inner, inner]).abs().mean(),
-                 "camera_loss": sum(F.cross_entropy(m(saved), wanted) for m in ensemble.values()) / len(ensemble),
-                 "adversarial_loss": F.softplus(-critic(saved)).mean()}
+        with computing(recipe["precision"], device):
+            terms = {"l1": (saved - crops[..., inner, inner]).abs().mean(),
+                     "camera_loss": sum(F.cross_entropy(m(saved), wanted) for m in ensemble.values()) / len(ensemble),
+                     "adversarial_loss": F.softplus(-critic(saved)).mean()}
         total = recipe["content"] * terms["l1"] + recipe["camera"] * terms["camera_loss"] \
             + recipe["adversarial"] * terms["adversarial_loss"]
         optimise_g.zero_grad()

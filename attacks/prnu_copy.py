@@ -43,6 +43,7 @@ class PrnuCopy(Attack):
     """Add the target's PRNU, estimated from its sample images, scaled by alpha (black-box, needs target samples)."""
 
     threat_model = "black-box"
+    uses_networks = False
     needs = frozenset({"target_samples"})
     saves_like_target = True
 

@@ -50,6 +50,7 @@ class SpectralMatch(Attack):
     """Notch up-sampling peaks and match the azimuthal spectrum to the target's images (black-box, needs target samples)."""
 
     threat_model = "black-box"
+    uses_networks = False
     needs = frozenset({"target_samples"})
     saves_like_target = True
 

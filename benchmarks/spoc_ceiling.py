@@ -13,7 +13,13 @@ Attacks compared (all saved with the target's JPEG tables, like SpoC's outputs):
 - ``rerender-noisy``: the same with the shot noise fixed at simcam's highest level (0.004);
 - ``trace-transplant-half``: the baseline ``trace-transplant`` keeping half of its change (``strength``
   0.5, about 6 dB closer to the input): what the target's own residuals give near SpoC's 32 dB bound;
-- ``spoc``: the shipped generators.
+- ``spoc``: the shipped generators;
+- ``pgd-white-box-at-bound``: targeted PGD with the gradients of the very detector measured, in an L2
+  ball at SpoC's quality bound (20 steps through the save's stand-in, the saved file scaled to 32.0
+  dB from the input, as SpoC's is): what knowing the detector buys at the same budget;
+- ``pgd-transfer-at-bound``: the same steps with the attacker's surrogates' gradients (SpoC's
+  ``embedder`` and ``constrained``): whether their adversarial directions carry to the defender's
+  detectors when the whole bound is spent on them.
 
 ``--attacks`` picks some of them (default all).
 
@@ -29,6 +35,7 @@ import argparse
 import numpy as np
 
 import spoc_bench
+from spoc_bench.attacks.pgd import PGDTransfer, PGDWhiteBox
 from spoc_bench.attacks.trace_transplant import TraceTransplant
 from spoc_bench.contracts import Attack
 from spoc_bench.registry import register_attack
@@ -83,7 +90,24 @@ class TraceTransplantHalf(TraceTransplant):
         super().__init__(strength=strength)
 
 
-ATTACKS = ("jpeg-mimic", "rerender", "rerender-noisy", "trace-transplant-half", "spoc")
+@register_attack("pgd-white-box-at-bound")
+class PGDWhiteBoxAtBound(PGDWhiteBox):
+    """:class:`PGDWhiteBox` in the L2 ball of SpoC's bound, 32 dB, with 20 steps."""
+
+    def __init__(self, psnr: float | None = 32.0, steps: int = 20, **options):
+        super().__init__(psnr=psnr, steps=steps, **options)
+
+
+@register_attack("pgd-transfer-at-bound")
+class PGDTransferAtBound(PGDTransfer):
+    """:class:`PGDTransfer` in the L2 ball of SpoC's bound, 32 dB, with 20 steps."""
+
+    def __init__(self, psnr: float | None = 32.0, steps: int = 20, **options):
+        super().__init__(psnr=psnr, steps=steps, **options)
+
+
+ATTACKS = ("jpeg-mimic", "rerender", "rerender-noisy", "trace-transplant-half", "spoc", "pgd-white-box-at-bound",
+           "pgd-transfer-at-bound")
 
 
 def main() -> None:
@@ -92,11 +116,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32, help="synthetic inputs (defender-test)")
     parser.add_argument("--out", default="runs/ceiling")
     parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated, of: " + ", ".join(ATTACKS))
+    parser.add_argument("--detectors", default=",".join(DETECTORS), help="comma-separated")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16 or auto")
     args = parser.parse_args()
     targets = [t for t in args.targets.split(",") if t] or None
     result = spoc_bench.run("default", attacks=args.attacks.split(","),
-                            detectors=list(DETECTORS), perturbations="none", targets=targets, n=args.n,
-                            out=args.out, progress=False)
+                            detectors=args.detectors.split(","), perturbations="none", targets=targets, n=args.n,
+                            precision=args.precision, out=args.out, progress=False)
     summary = result.summary
     pooled = summary[(summary.target == "all") & summary.metric.isin(["asr", "psnr"])]
     print(f"simcam, n = {args.n} inputs per target, targets: {targets or 'all'}; 95% bootstrap intervals")

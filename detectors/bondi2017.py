@@ -179,7 +179,10 @@ class Bondi2017(ShippedDetectorWeights, Detector):
         return net(patches.reshape(n * k, 3, PATCH, PATCH)).float().log_softmax(dim=1).view(n, k, -1)
 
     def predict(self, images, containers: Sequence[Container] | None = None):
-        return self.patch_log_probabilities(images).mean(dim=1).softmax(dim=1)
+        return self.log_predict(images).exp()
+
+    def log_predict(self, images, containers: Sequence[Container] | None = None):
+        return self.patch_log_probabilities(images).mean(dim=1).log_softmax(dim=1)
 
     # ----------------------------------------------------------------------------- training
     @classmethod

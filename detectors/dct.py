@@ -55,6 +55,7 @@ class Dct(Detector):
     """Synthetic-image detector on the standardised log-magnitude 2-D DCT (Frank et al. 2020), logistic regression."""
 
     task = "synthetic"
+    uses_networks = False
     min_size = 8
 
     def __init__(self, weights: str = "fit", crop: int = 256, block: int = 4, C: float = 1.0,

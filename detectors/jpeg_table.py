@@ -24,6 +24,7 @@ class JpegTable(Detector):
     """Camera model from JPEG quantisation tables and chroma subsampling (Farid's JPEG ballistics)."""
 
     task = "camera"
+    uses_networks = False
 
     def __init__(self, weights: str = "fit", smoothing: float = 1.0, split: str = "defender-train"):
         if weights != "fit":

@@ -153,13 +153,16 @@ class MISLNetDetector(ShippedDetectorWeights, Detector):
         return self  # trained weights; nothing is fitted on the benchmark's data
 
     def predict(self, images, containers: Sequence[Container] | None = None):
+        return self.log_predict(images).exp()
+
+    def log_predict(self, images, containers: Sequence[Container] | None = None):
         import torch
 
         net = self.network()
         pixels = central_crop(images.to(self.device, torch.float32), self._size)
         if net.channels == 1:
             pixels = pixels[:, 1:2]
-        return net(pixels).float().softmax(dim=1)
+        return net(pixels).float().log_softmax(dim=1)
 
     # ----------------------------------------------------------------------------- training
     @classmethod

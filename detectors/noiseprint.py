@@ -357,7 +357,10 @@ class Noiseprint(Detector):
             return residuals.flatten(1) @ fingerprints.flatten(1).T
 
     def predict(self, images, containers: Sequence[Container] | None = None):
-        return (self.correlations(images, containers) / self.temperature).softmax(dim=1)
+        return self.log_predict(images, containers).exp()
+
+    def log_predict(self, images, containers: Sequence[Container] | None = None):
+        return (self.correlations(images, containers) / self.temperature).log_softmax(dim=1)
 
 
 def _normalised(maps):

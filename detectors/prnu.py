@@ -79,6 +79,7 @@ class Prnu(Detector):
     """Camera identification by the sensor's PRNU fingerprint per device (Lukáš et al. 2006; Chen et al. 2008), PCE matching."""
 
     task = "camera"
+    uses_networks = False
     min_size = 32
 
     def __init__(self, weights: str = "fit", sigma: float = 5.0, wavelet: str = "db4", levels: int = 4,

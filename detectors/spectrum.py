@@ -26,6 +26,7 @@ class Spectrum(Detector):
     """Synthetic-image detector on the azimuthal log-spectrum profile (Durall et al. 2020), logistic regression."""
 
     task = "synthetic"
+    uses_networks = False
     min_size = 16
 
     def __init__(self, weights: str = "fit", bins: int = 64, C: float = 1.0, split: str = "defender-train"):

@@ -64,6 +64,7 @@ class AttackChain(Attack):
         self.needs = frozenset().union(*(part.needs for part in self.parts))
         self.saves_like_target = self.parts[-1].saves_like_target
         self.uses_target = any(part.uses_target for part in self.parts)
+        self.uses_networks = any(getattr(part, "uses_networks", True) for part in self.parts)
 
     def config(self) -> dict:
         return {"parts": [{"name": part.name, **part.config()} for part in self.parts]}

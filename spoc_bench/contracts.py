@@ -29,6 +29,7 @@ class Plugin:
     name: str = "?"  # set by the registry decorator
     cpus: int = 1  # CPU cores one task of this plugin takes on a Ray worker (``--executor ray``)
     gpus: float = 1.0  # the share of a GPU one task takes on a GPU run, where the plugin runs on the device
+    uses_networks: bool = True  # False: no network computes in it, so the run's precision changes none of its results
 
     def config(self) -> dict:
         """The ``__init__`` keywords and their current values (what rebuilds this plugin)."""
@@ -158,6 +159,11 @@ class Detector(Plugin):
     def predict(self, images, containers: Sequence[Container] | None = None):
         raise NotImplementedError
 
+    def log_predict(self, images, containers: Sequence[Container] | None = None):
+        """The log of :meth:`predict`, what gradient attacks follow. A differentiable detector returns
+        a log-softmax here: the log of a probability that rounds to 0 has no gradient."""
+        return self.predict(images, containers).clamp_min(1e-12).log()
+
 
 # ---------------------------------------------------------------------------------------- attacks
 class Attack(Plugin):
@@ -175,6 +181,7 @@ class Attack(Plugin):
     needs: frozenset = frozenset()
     saves_like_target: bool = False  # write the output with the target camera's JPEG settings
     uses_target: bool = True  # False: the output does not depend on the target (computed once)
+    version: str = "1"  # raise it when a change of code changes the attack's images (their cache key)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .registry import attacks, detectors
+from .registry import attacks, detectors, split_spec
 
 THROUGHPUT = Path(__file__).with_name("throughput.json")
 HOUR = 3600.0
@@ -25,7 +25,7 @@ def plugin_key(kind: str, spec: str, detector: str = "") -> str:
     """``detector:noiseprint`` -> ``detector:noiseprint:simcam``: a spec with its weights tag (its
     default where none is given), none for a plugin fitted on the data or without weights. An attack
     made with a detector (white-box, query) is timed per detector: ``attack:pgd-white-box@noiseprint:simcam``."""
-    name, _, tag = spec.partition(":")
+    name, tag = split_spec(spec)
     registry = {"attack": attacks, "detector": detectors}[kind]
     default = inspect.signature(registry.get(name).__init__).parameters.get("weights")
     tag = tag or (default.default if default is not None else None)

@@ -142,6 +142,7 @@ def grid_facts(manifest: dict, summary: pd.DataFrame) -> list[tuple[str, str]]:
             ("perturbations", ", ".join(grid.get("perturbations", []))),
             ("targets", ", ".join(targets) or "none"), ("n per source", grid.get("n") or "all"),
             ("seed", grid.get("seed", "")), ("device", grid.get("device", "")),
+            ("precision", grid.get("precision", "fp32")),
             ("skipped files", manifest.get("skipped", {}).get("count", 0)),
             *((f"split of {name}", split_note(name, report)) for name, report in manifest.get("splits", {}).items())]
 

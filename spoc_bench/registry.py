@@ -104,17 +104,24 @@ class Registry:
         return self.get(name)(**params)
 
     def build_spec(self, spec: str, device: str | None = None, **params):
-        """The plugin ``spec`` names (``name`` or ``name:tag``, the tag being its weights), built with
-        ``params``, on ``device`` where the plugin has one."""
+        """The plugin ``spec`` names (``name``, ``name:tag``, the tag being its weights, and options,
+        each after a colon: ``name:key=value:key=value``), built with ``params`` and the spec's
+        options, on ``device`` where the plugin has one."""
         import inspect
 
-        name, tag = split_spec(spec)
+        name, tag, options = parse_spec(spec)
+        keywords = inspect.signature(self.get(name).__init__).parameters
         if tag:
-            if "weights" not in inspect.signature(self.get(name).__init__).parameters:
+            if "weights" not in keywords:
                 raise ValueError(f"{self.kind} {spec!r}: {name!r} has no weights, so no tag after ':' "
-                                 f"(give it as {name!r})")
+                                 f"(give it as {name!r}; options as KEY=VALUE)")
             params = {**params, "weights": tag}
-        plugin = self.build(name, **params)
+        known = sorted(set(keywords) - {"self", "weights", "device"})
+        for key in options:
+            if key not in known:
+                raise ValueError(f"{self.kind} {spec!r}: {name!r} has no option {key!r}; its options are "
+                                 f"{', '.join(known) or 'none'} (weights go in the tag, the device in --device)")
+        plugin = self.build(name, **{**params, **options})
         if device is not None and hasattr(plugin, "device"):
             plugin.device = device
         return plugin
@@ -127,8 +134,31 @@ class Registry:
 
 def split_spec(spec: str) -> tuple[str, str | None]:
     """``"noiseprint:grip"`` -> ("noiseprint", "grip"): a plugin name and an optional weights tag."""
-    name, _, tag = spec.partition(":")
-    return name, tag or None
+    name, tag, _ = parse_spec(spec)
+    return name, tag
+
+
+def parse_spec(spec: str) -> tuple[str, str | None, dict]:
+    """A plugin name, an optional weights tag and options: ``"spoc:simcam:psnr=30"`` -> ("spoc",
+    "simcam", {"psnr": 30}); ``"pgd-white-box:psnr=32:steps=20"`` -> ("pgd-white-box", None, {"psnr":
+    32, "steps": 20}). After the name, each ':' part is an option ``KEY=VALUE`` (the value read as a
+    YAML scalar) or, once at most, the tag."""
+    import yaml
+
+    name, *parts = spec.split(":")
+    tags = [part for part in parts if part and "=" not in part]
+    if len(tags) > 1:
+        raise ValueError(f"{spec!r}: expected NAME[:TAG][:KEY=VALUE]... with one weights tag at most")
+    options = {}
+    for part in (part for part in parts if "=" in part):
+        key, _, value = part.partition("=")
+        if not key.strip():
+            raise ValueError(f"{spec!r}: option {part!r} is not KEY=VALUE (e.g. {name}:psnr=32:steps=20)")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"{spec!r}: option {part!r} has no valid value (a number, text or true/false)") from None
+    return name, (tags[0] if tags else None), options
 
 
 def _declared_plugins(path: Path, decorator: str):

@@ -338,7 +338,8 @@ class Session:
                                names=ATTACKED_FILE_NAMES,
                                knowledge=sorted(attack.needs), saves_like_target=attack.saves_like_target,
                                dataset=self.dataset_key(dataset), inputs=inputs.key,
-                               **self._knowledge_key(dataset, attack, detector), **self.precision_key)
+                               **self._knowledge_key(dataset, attack, detector), **self.precision_key_of(attack),
+                               **({"version": attack.version} if attack.version != "1" else {}))
         folder = self.cache.folder("attacked", key)
         index = self.cache.load_frame("attacked", key)
         if index is None:
@@ -454,7 +455,8 @@ class Session:
         if detector.needs_fit and not getattr(detector, "fitted_", False):
             key = cache_module.key(kind="fitted", detector=detector.name, config=detector.config(),
                                    weights=self.weights_id(f"detector:{spec}", detector.weights_id),
-                                   data=self.dataset_key(dataset), device=self.grid.device, **self.precision_key)
+                                   data=self.dataset_key(dataset), device=self.grid.device,
+                                   **self.precision_key_of(detector))
             state = self.cache.load_arrays("fitted", key)
             if state is None:
                 self._fit(dataset, detector, key)
@@ -481,7 +483,7 @@ class Session:
         key = cache_module.key(kind="rows", detector=detector.name, config=detector.config(),
                                weights=self.weights_id(f"detector:{spec}", detector.weights_id),
                                fitted_on=self.dataset_key(dataset) if detector.needs_fit else "",
-                               perturbation=str(perturbation), images=group.key, **self.precision_key)
+                               perturbation=str(perturbation), images=group.key, **self.precision_key_of(detector))
         self.row_keys.append(key)
         rows = self.cache.load_frame("rows", key)
         if rows is None:
@@ -529,9 +531,9 @@ class Session:
         """The context every network of the run computes in (:mod:`spoc_bench.precision`)."""
         return precision_module.computing(self.grid.precision, self.grid.device)
 
-    @property
-    def precision_key(self) -> dict:
-        return precision_module.key(self.grid.precision)
+    def precision_key_of(self, plugin) -> dict:
+        """The run's precision in ``plugin``'s cache keys: none where no network computes in it."""
+        return precision_module.key(self.grid.precision) if plugin.uses_networks else {}
 
     def tensor(self, items: Sequence[Item]):
         """The items' pixels as a float batch, in the memory order the precision computes fastest in."""

@@ -131,6 +131,22 @@ def test_predict_is_the_softmax_of_mean_patch_log_probabilities_and_differentiab
     assert (images.grad.abs().sum(1)[~covered] == 0).all()  # only the selected patches matter
 
 
+def test_log_predict_keeps_a_gradient_where_a_probability_rounds_to_zero(tmp_path):
+    net = random_weights(tmp_path)
+    with torch.no_grad():
+        net.classifier[-1].weight.mul_(1e4)  # logits far apart: softmax rounds the unlikely classes to 0
+    save_weights({**net.state_dict(), "meta.classes": pack_classes(CLASSES)}, "detector", "bondi2017", "sharp", {},
+                 tmp_path)
+    detector = Bondi2017(weights="sharp", weights_dir=str(tmp_path))
+    images = torch.rand(1, 3, 96, 96, requires_grad=True)
+    log_probabilities = detector.log_predict(images)
+    unlikely = int(log_probabilities[0].argmin())
+    assert detector.predict(images)[0, unlikely] == 0 and torch.isfinite(log_probabilities).all()
+    assert torch.allclose(log_probabilities.exp(), detector.predict(images))
+    log_probabilities[0, unlikely].backward()
+    assert images.grad.abs().sum() > 0
+
+
 def test_weights_id_is_the_file_hash_and_a_missing_file_names_the_command(tmp_path):
     random_weights(tmp_path)
     detector = Bondi2017(weights="random", weights_dir=str(tmp_path))

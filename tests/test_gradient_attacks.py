@@ -148,6 +148,15 @@ def test_white_box_images_are_made_per_detector_and_only_for_differentiable_came
     assert skipped[reason] == 2  # jpeg-table and spectrum, one target
 
 
+def test_an_attack_with_options_is_a_row_of_its_own(demo_root, tmp_path):
+    result = run_demo(demo_root, tmp_path, ["pgd-white-box", "pgd-white-box:psnr=30"], ["test-colour"])
+    attacked = result.rows[result.rows.source == "attacked"]
+    assert set(attacked.attack) == {"pgd-white-box", "pgd-white-box:psnr=30"}
+    assert result.manifest["configs"]["attack:pgd-white-box:psnr=30"]["psnr"] == 30
+    bounded = attacked[attacked.attack == "pgd-white-box:psnr=30"].psnr
+    assert bounded.min() >= 30 - 0.05 and bounded.mean() < attacked[attacked.attack == "pgd-white-box"].psnr.mean()
+
+
 def test_white_box_cache_keys_differ_by_detector(demo_root, random_surrogates):
     session = Session(Grid(["demo"], [], [], [], n=2, data_root=str(demo_root)), spoc_bench.cache.Cache())
     dataset = session.dataset("demo")
@@ -204,3 +213,27 @@ def test_a_weights_tag_on_an_attack_without_weights_is_refused():
     with pytest.raises(ValueError, match="has no weights"):
         spoc_bench.run(None, datasets=["demo"], attacks=["pgd-transfer:x"], detectors=["jpeg-table"],
                        perturbations="none", progress=False)
+
+
+def test_l2_pgd_keeps_its_psnr_and_raises_the_targets_probability():
+    from spoc_bench.attacks._gradient import pgd_l2, root_mean_square
+
+    detector, inputs = ColourClassifier(), images(8, seed=3) * 0.5 + 0.25
+    outputs = pgd_l2(log_probabilities(detector), inputs, 2, 30.0, 10)
+    assert (root_mean_square(outputs - inputs) <= 10 ** (-30 / 20) + 1e-6).all()
+    assert outputs.min() >= 0 and outputs.max() <= 1
+    rise = detector.predict(outputs)[:, 2].log() - detector.predict(inputs)[:, 2].log()
+    assert (rise > 3).all(), rise
+
+
+def test_pgd_at_a_psnr_saves_at_that_psnr(demo_root):
+    from spoc_bench.images import save_as, to_uint8
+    from spoc_bench.metrics import psnr
+
+    dataset = spoc_bench.build_dataset("demo", root=str(demo_root))
+    target_samples = list(dataset.items([s for s in dataset.samples("attacker") if s.camera == "demo-C"][:2]))
+    attack = attacks.build("pgd-white-box", psnr=30.0).fit("demo-C", target_samples, detector=ColourClassifier())
+    inputs = torch.nn.functional.interpolate(images(2, 4, seed=4), size=32, mode="bilinear") * 0.5 + 0.25
+    for image, output in zip(inputs, attack(inputs)):
+        reference, pixels = to_uint8(image[None])[0], to_uint8(output[None])[0]
+        assert psnr(reference, save_as(pixels, attack.target_container)) == pytest.approx(30.0, abs=0.3)

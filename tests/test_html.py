@@ -51,7 +51,8 @@ def test_the_page_holds_tables_figures_grid_and_provenance(demo_run):
     links = [a["href"] for a in tags.named("a")] + [i["src"] for i in images]
     assert not [link for link in links if "://" in link or link.startswith("//")]
     assert all((demo_run / link).is_file() for link in links if link.startswith("figures/"))
-    for fact in ("jpeg-mimic (black-box", "jpeg-table (fit:demo)", "0.333 [", "n = 12", "CPU", "commit"):
+    for fact in ("jpeg-mimic (black-box", "jpeg-table (fit:demo)", "0.333 [", "n = 12", "CPU", "commit",
+                 "<td>fp32</td>"):
         assert fact in text, fact
 
 

@@ -43,6 +43,7 @@ def test_training_writes_surrogates_and_generator_with_a_manifest(trained):
     assert manifest["layout"] in LAYOUTS and manifest["seed"] == 0 and manifest["training_seconds"] > 0
     assert manifest["saved_as"]["subsampling"] == "4:2:0" and len(manifest["saved_as"]["qtables"]) == 2
     assert manifest["recipe"]["steps"] == 60 and manifest["recipe"]["scale"] == 0.1
+    assert manifest["recipe"]["precision"] == "fp32"
     assert manifest["command"] == "spoc-bench train attack mislgan"
     validation = manifest["attacker_validation"]
     assert [c["step"] for c in validation["checks"]] == [20, 40, 60] and validation["kept_step"] in (20, 40, 60)

@@ -1,6 +1,7 @@
 """The precision setting: what auto means, float32 scores under bf16, and bf16 runs kept apart."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -67,6 +68,16 @@ def test_a_bf16_run_is_recorded_and_cached_apart_from_fp32(demo_root, tmp_path):
     difference = (scores[0] - scores[1]).abs()
     assert difference.xs("jpeg-table", level="detector").max() == 0
     assert 0 < difference.xs("wang2020", level="detector").max() < 0.05
+
+
+def test_plugins_without_networks_share_their_cache_across_precisions(demo_root, tmp_path):
+    grid = dict(datasets=["demo"], data_root=str(demo_root), attacks=["identity", "jpeg-mimic"],
+                detectors=["jpeg-table", "spectrum"], perturbations="none", n=6, cache=tmp_path / "cache", progress=False)
+    fp32 = spoc_bench.run("smoke", precision="fp32", out=tmp_path / "fp32", **grid)
+    bf16 = spoc_bench.run("smoke", precision="bf16", out=tmp_path / "bf16", **grid)
+    assert fp32.manifest["timings_s"]["detect"] > 0 and fp32.manifest["timings_s"]["detector_fit"] > 0
+    assert all(bf16.manifest["timings_s"].get(stage, 0) == 0 for stage in ("detect", "detector_fit", "attack"))
+    pd.testing.assert_frame_equal(fp32.summary, bf16.summary)
 
 
 def test_an_unknown_precision_is_refused_before_any_work(tmp_path):

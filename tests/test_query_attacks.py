@@ -15,7 +15,8 @@ from test_gradient_attacks import ColourClassifier, GradientTrap, images, run_de
 QUERY_ATTACKS = ("square-query", "hopskipjump-query")
 TRAPPED = GradientTrap()  # the model behind OracleOnly, out of the attacks' reach
 RUNNER_READS = {"name", "task", "classes", "differentiable", "weights", "needs_fit", "weights_id", "config",
-                "fit", "fitted_", "min_size", "device", "predict"}  # building, keying, fitting and predicting
+                "fit", "fitted_", "min_size", "device", "predict", "uses_networks",  # building, keying, fitting, predicting
+                "log_predict"}  # and what a white-box attack follows
 
 
 @register_detector("test-oracle-only")

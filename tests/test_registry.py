@@ -71,3 +71,18 @@ def test_build_spec_reads_the_tag_as_weights_and_sets_the_device():
     assert not hasattr(registry.attacks.build_spec("jpeg-mimic", "cuda"), "device")
     with pytest.raises(ValueError, match="'jpeg-mimic' has no weights"):
         registry.attacks.build_spec("jpeg-mimic:x")
+
+
+def test_a_spec_carries_options_after_colons():
+    from spoc_bench import registry
+
+    assert registry.parse_spec("spoc:simcam:psnr=30") == ("spoc", "simcam", {"psnr": 30})
+    assert registry.parse_spec("pgd-white-box:psnr=32.5:through_save=false") == (
+        "pgd-white-box", None, {"psnr": 32.5, "through_save": False})
+    assert registry.split_spec("spoc:psnr=30:simcam") == ("spoc", "simcam")
+    attack = registry.attacks.build_spec("pgd-white-box:psnr=32:steps=20", "cuda")
+    assert (attack.psnr, attack.steps, attack.epsilon, attack.device) == (32, 20, 4, "cuda")
+    with pytest.raises(ValueError, match="'pgd-white-box' has no option 'psnx'; its options are epsilon, psnr"):
+        registry.attacks.build_spec("pgd-white-box:psnx=32")
+    with pytest.raises(ValueError, match="one weights tag at most"):
+        registry.detectors.build_spec("bondi2017:a:b")
